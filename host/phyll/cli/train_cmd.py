@@ -1,0 +1,115 @@
+"""`phyll train`: train on a dataset through any device URL, over K seeded splits."""
+from __future__ import annotations
+
+import sys
+from contextlib import closing
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .. import plots
+from ..data import load_dataset
+from ..devices import DEFAULT_URL, open_device
+from ..network import TrainConfig
+from ..training import SplitRun, TrainingInterrupted, summarize
+from .common import USER_ERRORS, fail, write_json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a physical network with PhyLL",
+                              description="Train a physical neural network in situ with PhyLL.")
+    p.add_argument("--dataset", help="CSV file (default: the bundled wine dataset; "
+                   "'builtin:NAME' for another bundled one: wine, iris, digits, breast_cancer)")
+    p.add_argument("--label-column", help="CSV column holding the class label")
+    p.add_argument("--device", default=DEFAULT_URL,
+                   help=f"physical system URL: sim://MEDIUM, emu://MEDIUM, a serial port or pyserial URL (default {DEFAULT_URL})")
+    p.add_argument("--layers", type=int, default=2, help="physical layers (default 2)")
+    p.add_argument("--epochs", type=int, default=200, help="epochs (default 200)")
+    p.add_argument("--splits", type=int, default=1, help="seeded train/test splits to run (default 1)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="test share of each split (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of split i is SEED+i (default 0)")
+    p.add_argument("--theta", type=float, default=4.0, help="PhyLL loss temperature (default 4)")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
+    p.add_argument("--inner-steps", type=int, default=10, help="Adam steps per measured batch (default 10)")
+    p.add_argument("--batch-size", type=int, default=0, help="0 = full batch (default)")
+    p.add_argument("--eval-every", type=int, default=10, help="epochs between accuracy checks (default 10)")
+    p.add_argument("--out", type=Path, help="folder for checkpoints, metrics.json and PNG plots")
+    p.add_argument("--json-out", type=Path, help="write the summary JSON here")
+    p.add_argument("--resume", type=Path, help="continue a run from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if args.splits < 1:
+        return fail(f"--splits must be >= 1, got {args.splits}")
+    try:
+        dataset = None if args.resume else load_dataset(args.dataset, args.label_column)
+        device = open_device(args.device)
+    except USER_ERRORS as exc:
+        return fail(str(exc))
+    with closing(device):
+        try:
+            runs = _make_runs(args, dataset, device)
+        except USER_ERRORS as exc:
+            return fail(str(exc))
+        try:
+            results = [_train(args, i, split_run, len(runs)) for i, split_run in enumerate(runs)]
+        except TrainingInterrupted as exc:
+            return fail(str(exc), code=1)
+        summary = summarize(results, device.describe())
+    summary["config"] = {"device": args.device, "dataset": runs[0].dataset.source,
+                         "label_column": runs[0].dataset.label_column}
+    print(f"train accuracy {summary['train_accuracy']:.2f} %   "
+          f"test accuracy {summary['test_accuracy']:.2f} % "
+          f"(± {summary['test_accuracy_std']:.2f}, min {summary['test_accuracy_min']:.2f}) "
+          f"over {len(results)} split(s); physical passes: train {summary['physical_passes']['train']}, "
+          f"eval {summary['physical_passes']['eval']}")
+    if args.out:
+        write_json(args.out / "metrics.json", summary)
+    if args.json_out:
+        write_json(args.json_out, summary)
+    return 0
+
+
+def _make_runs(args, dataset, device) -> list[SplitRun]:
+    if args.resume:
+        return [SplitRun.resume(args.resume, device)]
+    runs = []
+    for i in range(args.splits):
+        config = TrainConfig(layers=args.layers, epochs=args.epochs, theta=args.theta, lr=args.lr,
+                             inner_steps=args.inner_steps, batch_size=args.batch_size,
+                             eval_every=args.eval_every, seed=args.seed + i)
+        runs.append(SplitRun(dataset, device, config, args.seed + i, args.test_fraction))
+    return runs
+
+
+def _train(args, index: int, split_run: SplitRun, n_runs: int) -> dict:
+    split_dir = args.out / f"split-{split_run.split_seed:02d}" if args.out else None
+    epochs = args.epochs if args.resume else None
+    target = epochs or split_run.network.config.epochs
+    bar = tqdm(total=target, initial=split_run.network.epoch, disable=args.quiet, file=sys.stderr,
+               desc=f"split {index + 1}/{n_runs}", unit="epoch", leave=False)
+
+    def progress(network, logs):
+        bar.update(1)
+        postfix = {"loss": f"{sum(logs['loss']):.3f}"}
+        if "accuracy" in logs:
+            postfix["test"] = f"{logs['accuracy']['test'][-1]:.1f}%"
+        bar.set_postfix(postfix)
+
+    with bar:
+        split_run.fit(out_dir=split_dir, callbacks=[progress], epochs=epochs)
+    result = split_run.results()
+    print(f"split seed {result['seed']}: train {result['train_accuracy']:.2f} %, "
+          f"test {result['test_accuracy']:.2f} %", file=sys.stderr)
+    if split_dir:
+        split_dir.mkdir(parents=True, exist_ok=True)
+        split_run.save(split_dir / "checkpoint.npz")
+        _, meta = split_run.network.state()
+        plots.training_curves(meta["history"], split_dir / "curves.png",
+                              title=f"split seed {result['seed']}")
+        plots.confusion_matrix(result["confusion"], split_run.dataset.class_names,
+                               split_dir / "confusion.png")
+        write_json(split_dir / "metrics.json", {**result, "history": meta["history"]})
+    return result

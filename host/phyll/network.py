@@ -1,0 +1,235 @@
+"""PhyLL networks: physical layers trained one by one with local, backpropagation-free updates.
+
+Each layer sends its input through the physical system, mixes the measurement with a skip of the
+input through a digital W, b, and learns to make cos(|z|, p) large for the true label written into
+the input and small for a wrong one. Only W, b (and their Adam moments) live on the host; the
+physical passes are measured once per batch and reused for all inner steps.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import kernels
+from .physical import PhysicalTransform
+
+ENCODE = {
+    "l2": lambda h, enc: np.clip(kernels.encode_l2(h), enc.low, enc.high),
+    "minmax": lambda h, enc: kernels.encode_minmax(h, enc.low, enc.high),
+    "bits": lambda h, enc: kernels.quantize_bits(h, enc.bits).astype(np.float32, copy=False),
+}
+
+
+@dataclass
+class TrainConfig:
+    """PhyLL's hyper-parameters; the defaults are the paper's for its 7-vowel task."""
+
+    layers: int = 2
+    epochs: int = 200
+    theta: float = 4.0
+    lr: float = 5e-4
+    inner_steps: int = 10
+    batch_size: int = 0      # 0: full batch, as in the paper
+    eval_every: int = 10     # epochs between accuracy measurements (each costs C x layers passes per sample)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("layers", "epochs", "inner_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 0 or self.eval_every < 0:
+            raise ValueError("batch_size and eval_every must be >= 0")
+
+
+class PhysicalLayer:
+    """encoder -> physical transform -> [P(h), h] -> W, b.  Input and output width: `width`."""
+
+    def __init__(self, transform: PhysicalTransform, n_classes: int, rng: np.random.Generator) -> None:
+        self.transform = transform
+        self.n_classes = n_classes
+        self.width = transform.encoding.values_for(transform.n_actuators)
+        d_in = transform.n_sensors + self.width
+        self.W = (rng.standard_normal((self.width, d_in)) / np.sqrt(d_in)).astype(np.float32)
+        self.b = np.zeros(self.width, dtype=np.float32)
+        proto = np.abs(rng.standard_normal(self.width))
+        self.proto = (proto / np.linalg.norm(proto)).astype(np.float32)
+        self.adam = kernels.AdamState.zeros_like(self.W, self.b)
+
+    def measure(self, h: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write the labels into h and send it through the physics: returns (h with labels, P(h))."""
+        h = kernels.overlay_label(h, labels, self.n_classes)
+        actuation = ENCODE[self.transform.encoding.encoder](h, self.transform.encoding)
+        return h, self.transform.forward(actuation)
+
+    def output(self, measured: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return kernels.layer_forward(measured, h, self.W, self.b)
+
+    def goodness(self, z: np.ndarray) -> np.ndarray:
+        return kernels.goodness(z, self.proto)
+
+    def update(self, pos: tuple, neg: tuple, config: TrainConfig) -> float:
+        (h_pos, p_pos), (h_neg, p_neg) = pos, neg
+        return kernels.local_update(p_pos, h_pos, p_neg, h_neg, self.W, self.b, self.proto,
+                                    self.adam, config.theta, config.lr, config.inner_steps)
+
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        arrays = {"W": self.W, "b": self.b, "proto": self.proto, **self.adam.to_arrays()}
+        return {f"{prefix}{key}": np.array(value, copy=True) for key, value in arrays.items()}
+
+    def load_state(self, arrays: dict, prefix: str) -> None:
+        self.W = np.ascontiguousarray(arrays[f"{prefix}W"], dtype=np.float32)
+        self.b = np.ascontiguousarray(arrays[f"{prefix}b"], dtype=np.float32)
+        self.proto = np.ascontiguousarray(arrays[f"{prefix}proto"], dtype=np.float32)
+        names = kernels.AdamState.array_names()
+        self.adam = kernels.AdamState.from_arrays({k: arrays[f"{prefix}{k}"] for k in names})
+
+
+@dataclass
+class History:
+    loss: list[list[float]] = field(default_factory=list)          # [epoch][layer]
+    evaluations: list[dict] = field(default_factory=list)          # {"epoch", "train": [..], "test": [..]}
+
+
+class Network:
+    """A stack of PhysicalLayers sharing one physical transform (the same rig, reused per layer)."""
+
+    def __init__(self, transform: PhysicalTransform, n_classes: int, n_features: int,
+                 config: TrainConfig | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.transform = transform
+        self.n_classes = n_classes
+        self.n_features = n_features
+        width = transform.encoding.values_for(transform.n_actuators)
+        if n_classes + n_features > width:
+            raise ValueError(
+                f"{n_features} features + {n_classes} label entries = {n_classes + n_features} input values, "
+                f"but the physical system takes {width} per pass ({transform.n_actuators} actuators); "
+                "use fewer features or a medium with more actuators")
+        self.rng = np.random.default_rng(self.config.seed)
+        self.layers = [PhysicalLayer(transform, n_classes, self.rng) for _ in range(self.config.layers)]
+        self.epoch = 0
+        self.history = History()
+        self.passes = {"train": 0, "eval": 0}
+
+    # -- inputs -------------------------------------------------------------------------------
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """Layer-1 input: C zeroed label entries, then the features, zero-padded to the width."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(f"expected features of shape (N, {self.n_features}), got {features.shape}")
+        h = np.zeros((features.shape[0], self.layers[0].width), dtype=np.float32)
+        h[:, self.n_classes:self.n_classes + self.n_features] = features
+        return h
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, features: np.ndarray, labels: np.ndarray, epochs: int | None = None,
+            evaluate_on: dict | None = None, callbacks=()) -> History:
+        """Train until `epochs` epochs in total are done (resuming counts what was done before).
+
+        evaluate_on: {"train": (X, y), "test": (X, y)} measured every `eval_every` epochs and at the
+        end. If the physics fails mid-epoch, the network is rolled back to the last completed epoch
+        before the error propagates, so a checkpoint written then resumes cleanly.
+        """
+        labels = np.asarray(labels, dtype=np.int64)
+        h0 = self.embed(features)
+        target = self.config.epochs if epochs is None else epochs
+        while self.epoch < target:
+            snapshot = self._snapshot()
+            try:
+                losses = self._train_epoch(h0, labels)
+            except BaseException:
+                self._restore(snapshot)
+                raise
+            self.epoch += 1
+            self.history.loss.append(losses)
+            logs = {"epoch": self.epoch, "loss": losses}
+            every = self.config.eval_every
+            if evaluate_on and ((every and self.epoch % every == 0) or self.epoch == target):
+                record = {"epoch": self.epoch}
+                for name, (x, y) in evaluate_on.items():
+                    record[name] = self.evaluate(x, y)
+                self.history.evaluations.append(record)
+                logs["accuracy"] = record
+            for callback in callbacks:
+                callback(self, logs)
+        return self.history
+
+    def _train_epoch(self, h0: np.ndarray, labels: np.ndarray) -> list[float]:
+        n = len(labels)
+        order = self.rng.permutation(n) if self.config.batch_size else np.arange(n)
+        size = self.config.batch_size or n
+        losses = np.zeros(len(self.layers))
+        for start in range(0, n, size):
+            rows = order[start:start + size]
+            y_pos = labels[rows]
+            y_neg = kernels.sample_wrong_labels(y_pos, self.n_classes, self.rng)
+            h_pos, h_neg = h0[rows], h0[rows]
+            for k, layer in enumerate(self.layers):
+                pos = layer.measure(h_pos, y_pos)
+                neg = layer.measure(h_neg, y_neg)
+                self.passes["train"] += 2 * len(rows)
+                losses[k] += layer.update(pos, neg, self.config) * len(rows) / n
+                h_pos, h_neg = layer.output(pos[1], pos[0]), layer.output(neg[1], neg[0])
+        return losses.tolist()
+
+    # -- inference ----------------------------------------------------------------------------
+    def goodness(self, features: np.ndarray) -> np.ndarray:
+        """(N, layers, C): goodness of every layer for every candidate label."""
+        h0 = self.embed(features)
+        n = h0.shape[0]
+        scores = np.zeros((n, len(self.layers), self.n_classes), dtype=np.float32)
+        for label in range(self.n_classes):
+            h = h0
+            candidate = np.full(n, label, dtype=np.int64)
+            for k, layer in enumerate(self.layers):
+                h_lab, measured = layer.measure(h, candidate)
+                self.passes["eval"] += n
+                h = layer.output(measured, h_lab)
+                scores[:, k, label] = layer.goodness(h)
+        return scores
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.goodness(features).sum(axis=1).argmax(axis=1)
+
+    def evaluate(self, features: np.ndarray, labels: np.ndarray) -> list[float]:
+        """Accuracy (%) using layers 1..k for k = 1..layers; the last entry is the network's."""
+        cumulative = np.cumsum(self.goodness(features), axis=1)
+        correct = cumulative.argmax(axis=2) == np.asarray(labels)[:, None]
+        return (100.0 * correct.mean(axis=0)).tolist()
+
+    # -- state --------------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {}
+        for k, layer in enumerate(self.layers):
+            arrays.update(layer.state(f"layer{k}."))
+        meta = {
+            "config": asdict(self.config),
+            "n_classes": self.n_classes,
+            "n_features": self.n_features,
+            "epoch": self.epoch,
+            "rng": self.rng.bit_generator.state,
+            "history": asdict(self.history),
+            "passes": dict(self.passes),
+        }
+        return arrays, meta
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        if meta["n_classes"] != self.n_classes or meta["n_features"] != self.n_features:
+            raise ValueError("checkpoint was made for a different number of classes or features")
+        if meta["config"]["layers"] != len(self.layers):
+            raise ValueError("checkpoint has a different number of layers")
+        for k, layer in enumerate(self.layers):
+            layer.load_state(arrays, f"layer{k}.")
+        self.epoch = int(meta["epoch"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.history = History(**meta["history"])
+        self.passes = dict(meta["passes"])
+
+    def _snapshot(self):
+        return self.state()
+
+    def _restore(self, snapshot) -> None:
+        arrays, meta = snapshot
+        self.load_state(arrays, copy.deepcopy(meta))

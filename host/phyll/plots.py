@@ -1,0 +1,52 @@
+"""PNG figures of a training run: accuracy and loss per layer, and the test confusion matrix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: phyll runs on headless lab machines and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def training_curves(history: dict, path: Path, title: str = "") -> Path:
+    loss = np.asarray(history["loss"])
+    evaluations = history["evaluations"]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for k in range(loss.shape[1] if loss.ndim == 2 else 0):
+        ax_loss.plot(np.arange(1, len(loss) + 1), loss[:, k], label=f"layer {k + 1}")
+    ax_loss.set(xlabel="epoch", ylabel="PhyLL loss", title="loss per layer")
+    ax_loss.legend()
+    if evaluations:
+        epochs = [e["epoch"] for e in evaluations]
+        for part, style in (("train", "--"), ("test", "-")):
+            if part not in evaluations[0]:
+                continue
+            acc = np.asarray([e[part] for e in evaluations])
+            for k in range(acc.shape[1]):
+                ax_acc.plot(epochs, acc[:, k], style, label=f"{part}, layers 1..{k + 1}")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy by depth")
+        ax_acc.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(confusion, class_names: list[str], path: Path, title: str = "") -> Path:
+    confusion = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(class_names),) * 2)
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set(xlabel="predicted", ylabel="true", title=title or "test confusion matrix")
+    for (i, j), count in np.ndenumerate(confusion):
+        ax.text(j, i, str(count), ha="center", va="center",
+                color="white" if count > confusion.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

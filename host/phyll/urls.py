@@ -1,0 +1,36 @@
+"""Device URL parsing shared by every scheme: `scheme://target?key=value&...`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+
+def parse_value(text: str):
+    """URL option values are typed by their look: int, float, bool, else str."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+@dataclass
+class DeviceURL:
+    scheme: str
+    target: str
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, url: str) -> "DeviceURL":
+        if "://" not in url:
+            return cls("serial", url, {})
+        parts = urlsplit(url)
+        target = parts.netloc + parts.path
+        options = {k: parse_value(v) for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+        return cls(parts.scheme, target, options)

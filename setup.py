@@ -1,0 +1,46 @@
+"""Build glue for the Cython kernels; all metadata lives in pyproject.toml.
+
+The package `phyll` comes from host/phyll, and its subpackage `phyll.kernels` from cython_kernels/,
+so the kernels' sources, their NumPy references and their compiled modules sit in one room.
+"""
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, find_packages, setup
+
+# Portable by default; PHYLL_NATIVE=1 opts in to -march=native for a machine-specific build.
+_COMPILE_ARGS = ["-O3"]
+if os.environ.get("PHYLL_NATIVE") == "1":
+    _COMPILE_ARGS.append("-march=native")
+# PHYLL_DEBUG=1 builds the kernels with bounds checks on (see cython_kernels/README.md).
+_DEBUG = os.environ.get("PHYLL_DEBUG") == "1"
+
+_KERNELS = []  # module names in cython_kernels/, e.g. "_local_update"
+
+extensions = [
+    Extension(
+        f"phyll.kernels.{name}",
+        [f"cython_kernels/{name}.pyx"],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=_COMPILE_ARGS,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    for name in _KERNELS
+]
+
+setup(
+    packages=find_packages("host") + ["phyll.kernels"],
+    package_dir={"": "host", "phyll.kernels": "cython_kernels"},
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": _DEBUG,
+            "wraparound": _DEBUG,
+            "initializedcheck": _DEBUG,
+            "cdivision": True,
+        },
+    ),
+    include_package_data=True,
+)
