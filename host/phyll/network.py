@@ -55,7 +55,7 @@ class PhysicalLayer:
         self.b = np.zeros(self.width, dtype=np.float32)
         proto = np.abs(rng.standard_normal(self.width))
         self.proto = (proto / np.linalg.norm(proto)).astype(np.float32)
-        self.adam = kernels.AdamState.zeros_like(self.W, self.b)
+        self.adam = kernels.AdamState.zeros(self.W, self.b)
 
     def measure(self, h: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write the labels into h and send it through the physics: returns (h with labels, P(h))."""
@@ -82,8 +82,12 @@ class PhysicalLayer:
         self.W = np.ascontiguousarray(arrays[f"{prefix}W"], dtype=np.float32)
         self.b = np.ascontiguousarray(arrays[f"{prefix}b"], dtype=np.float32)
         self.proto = np.ascontiguousarray(arrays[f"{prefix}proto"], dtype=np.float32)
-        names = kernels.AdamState.array_names()
-        self.adam = kernels.AdamState.from_arrays({k: arrays[f"{prefix}{k}"] for k in names})
+        self.adam = kernels.AdamState.from_arrays(
+            {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)})
+
+
+def accuracy_by_depth(predictions: np.ndarray, labels: np.ndarray) -> list[float]:
+    return (100.0 * np.mean(predictions == np.asarray(labels)[:, None], axis=0)).tolist()
 
 
 @dataclass
@@ -112,6 +116,7 @@ class Network:
         self.epoch = 0
         self.history = History()
         self.passes = {"train": 0, "eval": 0}
+        self.latest: dict[str, tuple[int, np.ndarray]] = {}  # part -> (epoch, predictions by depth)
 
     # -- inputs -------------------------------------------------------------------------------
     def embed(self, features: np.ndarray) -> np.ndarray:
@@ -128,8 +133,9 @@ class Network:
             evaluate_on: dict | None = None, callbacks=()) -> History:
         """Train until `epochs` epochs in total are done (resuming counts what was done before).
 
-        evaluate_on: {"train": (X, y), "test": (X, y)} measured every `eval_every` epochs and at the
-        end. If the physics fails mid-epoch, the network is rolled back to the last completed epoch
+        evaluate_on: {"train": (X, y), "test": (X, y)} measured every `eval_every` epochs and at
+        the configured last epoch (not at an early stop, so a stopped-and-resumed run keeps the
+        same history as an uninterrupted one). If the physics fails mid-epoch, the network is rolled back to the last completed epoch
         before the error propagates, so a checkpoint written then resumes cleanly.
         """
         labels = np.asarray(labels, dtype=np.int64)
@@ -146,10 +152,12 @@ class Network:
             self.history.loss.append(losses)
             logs = {"epoch": self.epoch, "loss": losses}
             every = self.config.eval_every
-            if evaluate_on and ((every and self.epoch % every == 0) or self.epoch == target):
+            if evaluate_on and ((every and self.epoch % every == 0) or self.epoch == self.config.epochs):
                 record = {"epoch": self.epoch}
                 for name, (x, y) in evaluate_on.items():
-                    record[name] = self.evaluate(x, y)
+                    by_depth = self.predict_by_depth(x)
+                    self.latest[name] = (self.epoch, by_depth)
+                    record[name] = accuracy_by_depth(by_depth, y)
                 self.history.evaluations.append(record)
                 logs["accuracy"] = record
             for callback in callbacks:
@@ -190,14 +198,16 @@ class Network:
                 scores[:, k, label] = layer.goodness(h)
         return scores
 
+    def predict_by_depth(self, features: np.ndarray) -> np.ndarray:
+        """(N, layers): the label predicted using layers 1..k, for k = 1..layers."""
+        return np.cumsum(self.goodness(features), axis=1).argmax(axis=2)
+
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return self.goodness(features).sum(axis=1).argmax(axis=1)
+        return self.predict_by_depth(features)[:, -1]
 
     def evaluate(self, features: np.ndarray, labels: np.ndarray) -> list[float]:
         """Accuracy (%) using layers 1..k for k = 1..layers; the last entry is the network's."""
-        cumulative = np.cumsum(self.goodness(features), axis=1)
-        correct = cumulative.argmax(axis=2) == np.asarray(labels)[:, None]
-        return (100.0 * correct.mean(axis=0)).tolist()
+        return accuracy_by_depth(self.predict_by_depth(features), labels)
 
     # -- state --------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, np.ndarray], dict]:

@@ -57,11 +57,18 @@ class SplitRun:
                 f"checkpoint of the last completed epoch saved to {path}; "
                 f"continue with: phyll train --resume {path}", path) from exc
 
+    def predictions(self, name: str) -> np.ndarray:
+        """Final predictions on a part; reuses the measurement fit() made at this epoch if any."""
+        epoch, by_depth = self.network.latest.get(name, (-1, None))
+        if epoch != self.network.epoch:
+            by_depth = self.network.predict_by_depth(self.part(name)[0])
+            self.network.latest[name] = (self.network.epoch, by_depth)
+        return by_depth[:, -1]
+
     def results(self) -> dict:
-        train_x, train_y = self.part("train")
-        test_x, test_y = self.part("test")
-        train_acc = self.network.evaluate(train_x, train_y)[-1]
-        predicted = self.network.predict(test_x)
+        train_y, test_y = self.part("train")[1], self.part("test")[1]
+        train_acc = 100.0 * float(np.mean(self.predictions("train") == train_y))
+        predicted = self.predictions("test")
         test_acc = 100.0 * float(np.mean(predicted == test_y))
         confusion = np.zeros((self.dataset.n_classes,) * 2, dtype=np.int64)
         np.add.at(confusion, (test_y, predicted), 1)

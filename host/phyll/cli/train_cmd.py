@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default=DEFAULT_URL,
                    help=f"physical system URL: sim://MEDIUM, emu://MEDIUM, a serial port or pyserial URL (default {DEFAULT_URL})")
     p.add_argument("--layers", type=int, default=2, help="physical layers (default 2)")
-    p.add_argument("--epochs", type=int, default=200, help="epochs (default 200)")
+    p.add_argument("--epochs", type=int, help="epochs (default 200; with --resume: the checkpoint's)")
     p.add_argument("--splits", type=int, default=1, help="seeded train/test splits to run (default 1)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="test share of each split (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of split i is SEED+i (default 0)")
@@ -74,10 +74,13 @@ def run(args) -> int:
 
 def _make_runs(args, dataset, device) -> list[SplitRun]:
     if args.resume:
-        return [SplitRun.resume(args.resume, device)]
+        resumed = SplitRun.resume(args.resume, device)
+        if args.epochs:
+            resumed.network.config.epochs = args.epochs
+        return [resumed]
     runs = []
     for i in range(args.splits):
-        config = TrainConfig(layers=args.layers, epochs=args.epochs, theta=args.theta, lr=args.lr,
+        config = TrainConfig(layers=args.layers, epochs=args.epochs or 200, theta=args.theta, lr=args.lr,
                              inner_steps=args.inner_steps, batch_size=args.batch_size,
                              eval_every=args.eval_every, seed=args.seed + i)
         runs.append(SplitRun(dataset, device, config, args.seed + i, args.test_fraction))
@@ -86,9 +89,7 @@ def _make_runs(args, dataset, device) -> list[SplitRun]:
 
 def _train(args, index: int, split_run: SplitRun, n_runs: int) -> dict:
     split_dir = args.out / f"split-{split_run.split_seed:02d}" if args.out else None
-    epochs = args.epochs if args.resume else None
-    target = epochs or split_run.network.config.epochs
-    bar = tqdm(total=target, initial=split_run.network.epoch, disable=args.quiet, file=sys.stderr,
+    bar = tqdm(total=split_run.network.config.epochs, initial=split_run.network.epoch, disable=args.quiet, file=sys.stderr,
                desc=f"split {index + 1}/{n_runs}", unit="epoch", leave=False)
 
     def progress(network, logs):
@@ -99,7 +100,7 @@ def _train(args, index: int, split_run: SplitRun, n_runs: int) -> dict:
         bar.set_postfix(postfix)
 
     with bar:
-        split_run.fit(out_dir=split_dir, callbacks=[progress], epochs=epochs)
+        split_run.fit(out_dir=split_dir, callbacks=[progress])
     result = split_run.results()
     print(f"split seed {result['seed']}: train {result['train_accuracy']:.2f} %, "
           f"test {result['test_accuracy']:.2f} %", file=sys.stderr)

@@ -1,0 +1,50 @@
+import json
+
+import pytest
+
+from phyll.cli import main
+
+
+def test_train_writes_checkpoint_metrics_plots_and_json(blobs_csv, tmp_path, capsys):
+    out, summary_path = tmp_path / "run", tmp_path / "summary.json"
+    code = main(["train", "--dataset", str(blobs_csv), "--label-column", "kind",
+                 "--device", "sim://acoustic?seed=3", "--epochs", "20", "--lr", "3e-3",
+                 "--splits", "2", "--out", str(out), "--json-out", str(summary_path), "--quiet"])
+    assert code == 0
+    summary = json.loads(summary_path.read_text())
+    assert [s["seed"] for s in summary["splits"]] == [0, 1]
+    assert summary["test_accuracy"] == pytest.approx(
+        sum(s["test_accuracy"] for s in summary["splits"]) / 2)
+    assert summary["physical_passes"]["train"] > 0 and summary["physical_passes"]["eval"] > 0
+    assert summary["device"]["medium"] == "acoustic" and summary["device"]["runtime"] == "cpython"
+    for split in ("split-00", "split-01"):
+        for name in ("checkpoint.npz", "curves.png", "confusion.png", "metrics.json"):
+            assert (out / split / name).stat().st_size > 0
+    assert "test accuracy" in capsys.readouterr().out
+
+    code = main(["eval", str(out / "split-00" / "checkpoint.npz"), "--device", "sim://acoustic?seed=3"])
+    assert code == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_bad_data_fails_before_training(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,label\n1,2,x\n3,nan,y\n")
+    assert main(["train", "--dataset", str(path), "--label-column", "label", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'b'" in err and "not finite" in err
+
+
+def test_unknown_medium_and_option_are_named(capsys):
+    assert main(["train", "--device", "sim://nosuch", "--epochs", "1", "--quiet"]) == 2
+    assert "unknown medium 'nosuch'" in capsys.readouterr().err
+    assert main(["train", "--device", "sim://acoustic?colour=red", "--epochs", "1", "--quiet"]) == 2
+    assert "colour" in capsys.readouterr().err
+
+
+def test_help_everywhere(capsys):
+    for argv in (["--help"], ["train", "--help"], ["eval", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+    assert "--label-column" in capsys.readouterr().out
