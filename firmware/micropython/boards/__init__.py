@@ -1,0 +1,1 @@
+"""Board files: a pin map and a medium, each building a FrameServer with make_server()."""

@@ -1,0 +1,49 @@
+"""The emulated device: this firmware on MicroPython's unix port (or CPython) behind a pty.
+
+    micropython firmware/micropython/boards/emu.py CHANNEL_FD
+    python      firmware/micropython/boards/emu.py CHANNEL_FD   (fallback: same source, CPython)
+
+stdin/stdout are the host link (the master side of a raw pty); CHANNEL_FD is an inherited,
+blocking stream socket to the host's medium server (wire format: phyllfw/hal/emu.py and
+firmware/README.md). The process ends when the link hangs up or after a REPL request.
+"""
+import sys
+
+BOARD = "unix"
+IN_FLIGHT = 4
+WATCHDOG_MS = 2000
+
+
+def _stdio():
+    if sys.implementation.name == "micropython":
+        return sys.stdin.buffer, sys.stdout.buffer
+    return open(0, "rb", buffering=0, closefd=False), open(1, "wb", buffering=0, closefd=False)
+
+
+def make_server(channel_fd):
+    from phyllfw.hal.emu import EmuHal
+    from phyllfw.link import StreamLink
+    from phyllfw.server import FrameServer
+
+    hal = EmuHal(open(channel_fd, "r+b", buffering=0))
+    rx, tx = _stdio()
+    return FrameServer(StreamLink(rx, tx), hal, BOARD, in_flight=IN_FLIGHT, watchdog_ms=WATCHDOG_MS)
+
+
+def _parent(path):
+    return path.rsplit("/", 1)[0] if "/" in path else "."
+
+
+def main(argv):
+    if len(argv) != 2 or not argv[1].isdigit():
+        sys.stderr.write("usage: %s CHANNEL_FD  (an inherited socket to the medium server)\n" % argv[0])
+        sys.exit(2)
+    make_server(int(argv[1])).serve()
+
+
+if __name__ == "__main__":
+    _root = _parent(_parent(__file__))
+    sys.path.insert(0, _root)
+    if sys.implementation.name != "micropython":
+        sys.path.insert(0, _root + "/cpython")
+    main(sys.argv)

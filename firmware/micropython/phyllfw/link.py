@@ -1,0 +1,74 @@
+"""The byte link to the host: any pair of streams with readinto/write (USB-CDC stdio, UART, pty).
+
+Waiting is done with select.poll so the frame loop can time out (watchdog, inter-byte timeout).
+After a successful wait, readinto returns at least one byte. On a stream opened non-blocking
+(the emulator's pty, a UART with timeout=0) it returns what has arrived, so a frame cut short
+is abandoned after the inter-byte timeout. On a blocking stream (MicroPython's USB-CDC stdin)
+it blocks until the requested bytes arrive: there a truncated frame is only resolved by the
+bytes that follow it (see firmware/README.md).
+"""
+import select
+
+_HANGUP = select.POLLHUP | select.POLLERR
+
+
+class LinkClosed(Exception):
+    """The host side went away (EOF or hang-up); the frame loop ends instead of spinning."""
+
+
+class StreamLink:
+    def __init__(self, rx_stream, tx_stream):
+        self._rx = rx_stream
+        self._tx = tx_stream
+        self._rx_poll = select.poll()
+        self._rx_poll.register(rx_stream, select.POLLIN)
+        # ipoll iterates without allocating a result list; CPython's poll has no ipoll.
+        self._wait_rx = getattr(self._rx_poll, "ipoll", self._rx_poll.poll)
+        self._tx_poll = None
+
+    def wait(self, timeout_ms):
+        """True once a byte can be read; False after timeout_ms (-1: wait forever)."""
+        for event in self._wait_rx(timeout_ms):
+            if event[1] & select.POLLIN:
+                return True
+            if event[1] & _HANGUP:
+                raise LinkClosed("host link hung up")
+        return False
+
+    def readinto(self, view):
+        """Bytes read into view: 0 or None when nothing is available (a spurious wake-up)."""
+        try:
+            n = self._rx.readinto(view)
+        except OSError as exc:  # a pty master reads EIO once its slave side is closed
+            raise LinkClosed("host link failed: %s" % exc)
+        if n == 0 and len(view):
+            raise LinkClosed("host link reached end of file")
+        return n
+
+    def write(self, view):
+        try:
+            n = self._tx.write(view)
+        except OSError as exc:
+            raise LinkClosed("host link failed: %s" % exc)
+        if n is None or n < len(view):
+            self._write_rest(view, n or 0)
+
+    def _write_rest(self, view, done):
+        """A non-blocking stream took part of a frame: wait until it drains and send the rest."""
+        if self._tx_poll is None:
+            self._tx_poll = select.poll()
+            self._tx_poll.register(self._tx, select.POLLOUT)
+        total = len(view)
+        while done < total:
+            if not self._tx_poll.poll(1000):
+                raise LinkClosed("host link stopped draining for 1 s")
+            try:
+                n = self._tx.write(view[done:])
+            except OSError as exc:
+                raise LinkClosed("host link failed: %s" % exc)
+            done += n or 0
+
+    def flush(self):
+        flush = getattr(self._tx, "flush", None)
+        if flush is not None:
+            flush()

@@ -1,0 +1,230 @@
+"""Frame-loop behaviour beyond single vectors: reply cache, sessions, watchdog, faults, allocation."""
+import json
+import struct
+
+from support import (ANALOG_DEVICE, BITS_DEVICE, MICROPYTHON, decode_all, encode, excite_payload,
+                     int16s, make_server, need_micropython, serve)
+
+HELLO, CONFIGURE, EXCITE, SET_STATIC, PING, STATUS, RESET, REPL = 1, 2, 3, 4, 5, 6, 7, 8
+ERROR = 0xFF
+HELLO_1 = b"\x01\x01"
+
+
+def _excite(seq, vectors=((1, 2, 3),)):
+    return encode(EXCITE, seq, excite_payload(vectors))
+
+
+def _status(replies):
+    return json.loads(replies[-1][2])
+
+
+def test_resent_excite_is_answered_from_the_cache():
+    frame = _excite(5)
+    server, hal, replies = serve([frame, frame, encode(STATUS, 6)])
+    assert len(hal.applied) == 1
+    assert replies[0] == replies[1] and replies[0][0] == 0x83
+    status = _status(replies)
+    assert status["duplicates"] == 1 and status["excites"] == 1 and status["frames_ok"] == 3
+
+
+def test_cache_holds_in_flight_replies_then_forgets_the_oldest():
+    frames = [_excite(seq) for seq in range(5)]
+    _, hal, _ = serve(frames + [frames[1], frames[0]], in_flight=4)
+    # seq 1 is still cached; seq 0 was evicted by seq 4 and is excited again
+    assert len(hal.applied) == 6
+
+
+def test_same_seq_different_type_is_not_a_duplicate():
+    _, hal, replies = serve([_excite(9), encode(PING, 9, b"x")])
+    assert [r[0] for r in replies] == [0x83, 0x85]
+
+
+def test_hello_starts_a_session_and_is_never_cached():
+    hello = encode(HELLO, 0, HELLO_1)
+    _, hal, replies = serve([_excite(0), hello, _excite(0), hello])
+    assert len(hal.applied) == 2
+    assert [r[0] for r in replies] == [0x83, 0x81, 0x83, 0x81]
+
+
+def test_error_replies_are_cached_but_bad_crc_is_not():
+    bad_shape = encode(EXCITE, 3, excite_payload([(1, 2)]))
+    good = _excite(4)
+    corrupt = bytearray(good)
+    corrupt[12] ^= 0x01
+    server, hal, replies = serve([bad_shape, bad_shape, bytes(corrupt), good])
+    assert [(r[0], r[2][0]) for r in replies[:3]] == [(ERROR, 5), (ERROR, 5), (ERROR, 1)]
+    assert replies[3][0] == 0x83 and replies[3][1] == 4
+    assert server.duplicates == 1 and len(hal.applied) == 1
+
+
+def test_reset_zeroes_counters_static_and_cache_and_is_itself_cached():
+    reset = encode(RESET, 2)
+    server, hal, replies = serve([_excite(1), reset, reset, _excite(1), encode(STATUS, 3)],
+                                 device=dict(ANALOG_DEVICE, n_static=12))
+    assert hal.statics == [(12, b"\x00\x00")]
+    assert hal.safes >= 1
+    assert len(hal.applied) == 2  # the cache was emptied: seq 1 ran again
+    status = _status(replies)
+    assert status["frames_ok"] == 3 and status["duplicates"] == 1 and status["excites"] == 1
+
+
+def test_configure_is_all_or_nothing():
+    bad = encode(CONFIGURE, 1, b'{"settle_us": 5, "watchdog_ms": -1}')
+    boolean = encode(CONFIGURE, 2, b'{"settle_us": true}')
+    not_object = encode(CONFIGURE, 3, b"[1]")
+    not_json = encode(CONFIGURE, 4, b"{settle")
+    read = encode(CONFIGURE, 5, b"{}")
+    server, hal, replies = serve([bad, boolean, not_object, not_json, read])
+    assert [(r[0], r[2][0]) for r in replies[:4]] == [(ERROR, 7)] * 4
+    assert b"watchdog_ms" in replies[0][2]
+    assert json.loads(replies[4][2]) == {"settle_us": 100, "watchdog_ms": 2000}
+
+
+def test_hal_fault_becomes_an_error_reply():
+    server, link, hal = make_server([_excite(1)])
+    hal.fail = "ADC read timed out"
+    server.serve()
+    (msg_type, seq, payload), = decode_all(link.written)
+    assert (msg_type, seq, payload[0], payload[1], payload[2:]) == (ERROR, 1, 8, EXCITE, b"ADC read timed out")
+    assert server.hal_faults == 1
+
+
+def test_length_and_shape_checks_follow_the_specified_order():
+    cases = [
+        (encode(EXCITE, 1, b"\x01\x00"), 4),                                  # < 4 bytes
+        (encode(EXCITE, 2, struct.pack("<HH", 0, 3)), 5),                     # batch 0
+        (encode(EXCITE, 3, struct.pack("<HH", 9, 4)), 5),                     # width before batch
+        (encode(EXCITE, 4, struct.pack("<HH", 5, 3)), 6),                     # too large before length
+        (encode(EXCITE, 5, struct.pack("<HH", 2, 3) + b"\x00" * 11), 4),      # one byte short
+        (encode(STATUS, 6, b"x"), 4),
+        (encode(HELLO, 7, b"\x01"), 4),
+        (encode(HELLO, 8, b"\x02\x01"), 2),
+        (encode(SET_STATIC, 9, struct.pack("<H", 12) + b"\x00"), 4),
+        (encode(0x40, 10), 3),
+    ]
+    _, _, replies = serve([c[0] for c in cases], device=dict(ANALOG_DEVICE, n_static=12))
+    assert [r[2][0] for r in replies] == [c[1] for c in cases]
+
+
+def test_measure_carries_the_hal_codes():
+    _, _, replies = serve([encode(EXCITE, 1, excite_payload([(1, 2, 3), (4, 5, 6)]))])
+    payload = replies[0][2]
+    assert struct.unpack("<HH", payload[:4]) == (2, 2)
+    assert int16s(payload[4:]) == [0, 1, 100, 101]
+
+
+def test_max_batch_is_bounded_by_the_payload():
+    device = dict(ANALOG_DEVICE, n_actuators=64, n_sensors=16, max_batch=0)
+    server, _, _ = make_server(device=device)
+    assert server.max_batch == 127
+    bits = dict(BITS_DEVICE, max_batch=0, n_sensors=1)
+    server, _, _ = make_server(device=bits)
+    assert server.max_batch == 8190
+
+
+def test_watchdog_trips_once_per_silence_with_an_injected_clock():
+    script = [encode(PING, 1), 1999, encode(STATUS, 2), 2001, 5000, _excite(3), 2500, encode(STATUS, 4)]
+    server, hal, replies = serve(script, watchdog_ms=2000)
+    first = json.loads(replies[1][2])
+    assert first["watchdog_trips"] == 0
+    assert _status(replies)["watchdog_trips"] == 2
+    assert hal.safes >= 2
+
+
+def test_watchdog_off_and_unarmed_never_trips():
+    server, _, replies = serve([encode(PING, 1), 10000, encode(STATUS, 2)], watchdog_ms=0)
+    assert _status(replies)["watchdog_trips"] == 0
+    server, _, _ = serve([10000], watchdog_ms=100)
+    assert server.watchdog.trips == 0
+
+
+def test_frame_arriving_in_pieces_within_the_timeout_is_served():
+    frame = _excite(7)
+    pieces = []
+    for i in range(0, len(frame), 3):
+        pieces += [frame[i:i + 3], 60]
+    _, hal, replies = serve(pieces)
+    assert [r[0] for r in replies] == [0x83] and len(hal.applied) == 1
+
+
+def test_repl_reply_is_flushed_and_the_loop_ends():
+    server, link, hal = make_server([encode(REPL, 1), encode(PING, 2)])
+    server.serve()
+    assert [r[0] for r in decode_all(link.written)] == [0x88]
+    assert link.flushes == 1 and hal.safes >= 1
+    assert link.script  # the PING behind it was left for the REPL
+
+
+def test_steady_state_excite_allocates_nothing():
+    need_micropython("micropython.heap_lock")
+    import micropython
+    frame = bytearray(_excite(0, [(c, c + 1, 40000 - 65536) for c in range(4)]))
+    server, link, hal = make_server(device=ANALOG_DEVICE)
+    sink = _Sink()
+    server._link = sink
+    server._hal = _QuietHal(hal)
+    for seq in range(4):  # warm the per-length views of every reply slot
+        _set_seq(frame, seq)
+        sink.load(frame)
+        server._dispatch(server._next_frame())
+        server._consume(len(frame))
+    _set_seq(frame, 4)
+    sink.load(frame)
+    micropython.heap_lock()
+    try:
+        size = server._next_frame()
+        server._dispatch(size)
+        server._consume(size)
+    finally:
+        micropython.heap_unlock()
+    assert server.excites == 5 and server.clamps == 20
+    assert decode_all(bytes(sink.out[:sink.n]))[0][0] == 0x83
+
+
+def _set_seq(frame, seq):
+    import binascii
+    frame[4] = seq
+    frame[9] = binascii.crc32(frame[0:9]) & 0xFF
+    struct.pack_into("<I", frame, len(frame) - 4, binascii.crc32(frame[:-4]))
+
+
+class _Sink:
+    """An allocation-free link: reads from a loaded frame, writes into a preallocated buffer."""
+
+    def __init__(self):
+        self.parts = []
+        self.out = bytearray(256)
+        self.n = 0
+
+    def load(self, frame):
+        """The server reads a header, then the rest: slice both now, not under the heap lock."""
+        self.parts = [memoryview(frame)[0:10], memoryview(frame)[10:]]
+        self.n = 0
+
+    def wait(self, timeout_ms):
+        return len(self.parts) > 0
+
+    def readinto(self, view):
+        part = self.parts.pop(0)
+        view[0:len(part)] = part
+        return len(part)
+
+    def write(self, view):
+        self.out[self.n:self.n + len(view)] = view
+        self.n += len(view)
+
+
+class _QuietHal:
+    """Wraps RecordingHal's description with an allocation-free excite."""
+
+    def __init__(self, hal):
+        for key in ("medium", "n_actuators", "n_sensors", "n_static", "encoding", "actuator_scale",
+                    "sensor_scale", "settle_us", "max_batch", "config_ranges"):
+            setattr(self, key, getattr(hal, key))
+
+    def excite(self, vectors, batch, out):
+        for i in range(len(out)):
+            out[i] = i
+
+    def safe(self):
+        pass
