@@ -118,6 +118,17 @@ class Network:
         self.passes = {"train": 0, "eval": 0}
         self.latest: dict[str, tuple[int, np.ndarray]] = {}  # part -> (epoch, predictions by depth)
 
+    def attach(self, transform: PhysicalTransform) -> None:
+        """Run the same weights on another physical system of the same shape (deploy a model)."""
+        old, new = self.transform, transform
+        if (new.n_actuators, new.n_sensors, new.encoding) != (old.n_actuators, old.n_sensors, old.encoding):
+            raise ValueError(f"cannot attach a {new.n_actuators}->{new.n_sensors} system with "
+                             f"{new.encoding} to a network built for {old.n_actuators}->{old.n_sensors} "
+                             f"with {old.encoding}")
+        self.transform = transform
+        for layer in self.layers:
+            layer.transform = transform
+
     # -- inputs -------------------------------------------------------------------------------
     def embed(self, features: np.ndarray) -> np.ndarray:
         """Layer-1 input: C zeroed label entries, then the features, zero-padded to the width."""

@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 
-COMMANDS = ("train", "eval")
+COMMANDS = ("train", "eval", "experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Reproducible experiments built on the trainer (`phyll experiment NAME`)."""

@@ -1,0 +1,49 @@
+import json
+
+import numpy as np
+import pytest
+
+from phyll.cli import main
+from phyll.devices import open_device
+from phyll.experiments.twin import DigitalTwin, probe_actuations
+
+
+def test_twin_learns_the_medium_and_goes_stale_when_it_changes():
+    device = open_device("sim://acoustic?seed=4")
+    rng = np.random.default_rng(0)
+    probes = probe_actuations(device, 2000, rng)
+    assert probes.shape == (2000, 20) and np.allclose(np.linalg.norm(probes, axis=1), 1, atol=1e-5)
+    linear = DigitalTwin(probes, device.forward(probes), "linear")
+    twin = DigitalTwin(probes, device.forward(probes), "mlp")
+    # signed drives (a tone's sign is its phase) make |Hx + b| nearly even in x: no linear model
+    # captures it, a small MLP does, though not perfectly
+    assert linear.r2 < 0.5 < 0.8 < twin.r2 < 0.999
+    fresh = probe_actuations(device, 500, rng)
+    error_before = np.mean((twin.forward(fresh) - device.forward(fresh)) ** 2)
+    device.medium.perturb("redraw", 1.0)
+    error_after = np.mean((twin.forward(fresh) - device.forward(fresh)) ** 2)
+    assert error_after > 3 * error_before
+
+
+def test_perturbation_experiment_writes_json_and_plot(tmp_path, capsys):
+    out = tmp_path / "exp"
+    code = main(["experiment", "perturbation", "--dataset", "builtin:iris", "--epochs", "12",
+                 "--perturb-epoch", "6", "--recover-epochs", "6", "--window", "3", "--twin", "linear",
+                 "--twin-passes", "500", "--lr", "5e-3", "--perturb-size", "1.0", "--out", str(out)])
+    assert code == 0
+    result = json.loads((out / "perturbation.json").read_text())
+    assert len(result["phyll"]["curve"]) == 12
+    for model in ("phyll", "twin_model"):
+        for key in ("before", "right_after", "after"):
+            assert 0 <= result[model][key] <= 100
+    assert result["medium"]["perturbations"][0]["kind"] == "redraw"
+    assert (out / "perturbation.png").stat().st_size > 0
+    assert '"twin_model"' in capsys.readouterr().out
+
+
+def test_experiment_refuses_a_medium_it_cannot_perturb(tmp_path, capsys):
+    code = main(["experiment", "perturbation", "--dataset", "builtin:iris", "--perturb-kind", "melt",
+                 "--epochs", "10", "--perturb-epoch", "5", "--recover-epochs", "5", "--window", "2",
+                 "--twin", "linear", "--twin-passes", "200", "--out", str(tmp_path)])
+    assert code == 2
+    assert "no perturbation 'melt'" in capsys.readouterr().err
