@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from threadpoolctl import threadpool_limits
 
 from .. import __version__
 
-COMMANDS = ("train", "eval", "experiment")
+COMMANDS = ("train", "eval", "experiment", "info", "emulate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # PhyLL's matrices are small (tens to hundreds wide): one BLAS thread beats several, which
+    # mostly spin against each other. PHYLL_BLAS_THREADS overrides it for large media.
+    threads = int(os.environ.get("PHYLL_BLAS_THREADS", "1"))
     try:
-        return int(args.run(args) or 0)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("phyll: interrupted", file=sys.stderr)
         return 130

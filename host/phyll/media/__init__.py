@@ -12,11 +12,12 @@ import inspect
 from importlib.metadata import entry_points
 
 from .base import Medium
+from .imperfections import ImperfectMedium, Imperfections, WithImperfections
 
 __all__ = ["Medium", "load_medium", "medium_class", "available_media"]
 
 ENTRY_POINT_GROUP = "phyll.media"
-_BUILTIN = ("acoustic",)
+_BUILTIN: tuple[str, ...] = ("acoustic", "metasurface", "optical")
 
 
 def available_media() -> list[str]:
@@ -47,12 +48,24 @@ def medium_class(spec: str) -> type[Medium]:
 
 
 def load_medium(spec: str, **options) -> Medium:
-    """Instantiate a medium; unknown options fail naming the medium and what it accepts."""
+    """Instantiate a medium; unknown options fail naming the medium and what it accepts.
+
+    A medium that does not model imperfections itself (a lab's plain `Medium`) still takes the
+    shared ones (drift=, perturb_at_pass=, latency=, ...): it is wrapped in `WithImperfections`.
+    """
     cls = medium_class(spec)
+    if not (isinstance(cls, type) and issubclass(cls, Medium)):
+        raise ValueError(f"{spec!r} is not a phyll.media.Medium subclass")
+    shared = {} if issubclass(cls, ImperfectMedium) else {
+        key: options.pop(key) for key in Imperfections.option_names() if key in options}
     params = inspect.signature(cls.__init__).parameters
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     unknown = [k for k in options if k not in params and not accepts_any]
     if unknown:
         known = [k for k in params if k != "self"]
-        raise ValueError(f"medium {spec!r} has no option(s) {unknown}; it accepts {known}")
-    return cls(**options)
+        raise ValueError(f"medium {spec!r} has no option(s) {unknown}; it accepts "
+                         f"{known + Imperfections.option_names()}")
+    medium = cls(**options)
+    if shared:
+        return WithImperfections(medium, seed=options.get("seed", 0), **shared)
+    return medium
