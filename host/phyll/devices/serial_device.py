@@ -1,0 +1,426 @@
+"""A physical device on a serial link (USB CDC, UART, pty, TCP): the host end of docs/protocol.md.
+
+`Device.open(url)` opens any pyserial path or URL (/dev/ttyACM0, socket://host:port,
+rfc2217://..., loop://), negotiates the protocol with HELLO and then serves `forward()` by
+splitting batches to the device's max_batch and pipelining up to in_flight EXCITE frames. One
+thread drives the link with a non-blocking select loop on the port's file descriptor, so the
+host reads replies while it is still writing requests and neither side blocks the other.
+"""
+from __future__ import annotations
+
+import secrets
+import select
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import serial
+
+from .. import protocol as p
+from ..physical import ActuatorEncoding
+from ..protocol import DeviceError, ErrorCode, LinkError, MsgType, ProtocolError
+
+DEFAULT_BAUDRATE = 115200
+INFO_KEYS = ("protocol", "firmware", "board", "medium", "runtime", "n_actuators", "n_sensors",
+             "encoding", "actuator_scale", "sensor_scale", "max_batch", "max_payload", "in_flight",
+             "settle_us", "watchdog_ms")
+_READ_CHUNK = 65536
+_WRITE_CHUNK = 4096
+_POLL_INTERVAL_S = 0.0005  # ports without a file descriptor (loop://, rfc2217://) are polled
+_LATENCY_WINDOW = 4096
+
+
+class _Port:
+    """Non-blocking byte I/O on a pyserial port; every OS or pyserial failure becomes LinkError."""
+
+    def __init__(self, port: serial.Serial, url: str) -> None:
+        self.port = port
+        self.url = url
+        try:
+            self.fd: int | None = port.fileno()
+        except (AttributeError, NotImplementedError, OSError):
+            self.fd = None
+        # With a descriptor, writes happen only when select says there is room and return what
+        # fitted; without one, pyserial's blocking write is the only safe choice.
+        port.write_timeout = 0 if self.fd is not None else None
+
+    def read(self) -> bytes:
+        try:
+            return self.port.read(_READ_CHUNK)
+        except (OSError, serial.SerialException) as exc:
+            raise LinkError(f"{self.url}: reading failed, the port vanished or closed ({exc})") from exc
+
+    def write(self, data: memoryview) -> int:
+        try:
+            written = self.port.write(data[:_WRITE_CHUNK])
+        except (OSError, serial.SerialException) as exc:
+            raise LinkError(f"{self.url}: writing failed, the port vanished or closed ({exc})") from exc
+        return len(data[:_WRITE_CHUNK]) if written is None else written
+
+    def wait(self, want_write: bool, timeout: float) -> tuple[bool, bool]:
+        """Block until readable / writable or timeout; returns (readable, writable)."""
+        timeout = max(timeout, 0.0)
+        if self.fd is None:
+            time.sleep(min(timeout, _POLL_INTERVAL_S))
+            return True, want_write
+        try:
+            readable, writable, _ = select.select([self.fd], [self.fd] if want_write else [], [], timeout)
+        except (OSError, ValueError) as exc:
+            raise LinkError(f"{self.url}: waiting on the port failed, it vanished or closed ({exc})") from exc
+        return bool(readable), bool(writable)
+
+    def discard_input(self) -> None:
+        try:
+            self.port.reset_input_buffer()
+        except (OSError, serial.SerialException) as exc:
+            raise LinkError(f"{self.url}: cannot flush the port ({exc})") from exc
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except (OSError, serial.SerialException):
+            pass  # closing a port that already vanished: nothing left to release
+
+
+@dataclass
+class _Job:
+    """One request until its reply arrives: re-sent with the same seq and bytes when needed."""
+
+    index: int
+    type: int
+    seq: int
+    wire: bytes
+    timeout: float
+    first_sent: float = 0.0
+    sent_at: float = 0.0
+    resends: int = 0
+    reply: p.Frame | None = None
+
+
+@dataclass
+class LinkCounters:
+    requests: int = 0
+    passes: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    retries: int = 0
+    crc_errors: int = 0
+    header_errors: int = 0
+    timeouts: int = 0
+    stale_replies: int = 0
+    peak_in_flight: int = 0
+    latencies_s: deque = field(default_factory=lambda: deque(maxlen=_LATENCY_WINDOW))
+
+    def as_dict(self) -> dict:
+        counts = {k: v for k, v in self.__dict__.items() if k != "latencies_s"}
+        if self.latencies_s:
+            p50, p90, p99 = (float(q) for q in np.percentile(np.fromiter(self.latencies_s, float), [50, 90, 99]))
+            counts.update(latency_ms_p50=1e3 * p50, latency_ms_p90=1e3 * p90, latency_ms_p99=1e3 * p99)
+        return counts
+
+
+class Device:
+    """PhysicalTransform over the phyll serial protocol.
+
+    timeout: seconds a request may wait for its reply, plus batch x (settle_us + per_vector);
+    retries: re-sends per request (on BAD_CRC, a corrupted reply, or timeout) before LinkError;
+    in_flight: cap on pipelined requests (the device's own INFO value is the upper bound).
+    """
+
+    def __init__(self, port: serial.Serial, url: str = "", *, timeout: float = 2.0,
+                 per_vector: float = 0.02, retries: int = 3, in_flight: int | None = None) -> None:
+        if timeout <= 0 or per_vector < 0 or retries < 0 or (in_flight is not None and in_flight < 1):
+            raise ValueError(f"need timeout > 0, per_vector >= 0, retries >= 0, in_flight >= 1; got "
+                             f"timeout={timeout}, per_vector={per_vector}, retries={retries}, in_flight={in_flight}")
+        self.url = url or str(getattr(port, "portstr", "") or "")
+        self._port: _Port | None = _Port(port, self.url)
+        self.timeout = timeout
+        self.per_vector = per_vector
+        self.retries = retries
+        self.counters = LinkCounters()
+        self._parser = p.FrameParser()
+        self._tx = bytearray()
+        self._last_rx = time.monotonic()
+        # A random first seq keeps a late reply from a previous session from matching this one.
+        self._next_seq = secrets.randbelow(p.SEQ_MODULO)
+        self._in_flight = 1
+        self._port.discard_input()
+        self.info = self._hello()
+        self._adopt(self.info, in_flight)
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = DEFAULT_BAUDRATE, **options) -> "Device":
+        """Open a pyserial path or URL and negotiate the protocol (options as for __init__)."""
+        try:
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0, do_not_open=True)
+            port.open()
+        except (OSError, serial.SerialException, ValueError) as exc:
+            raise LinkError(f"cannot open serial device {url!r}: {exc}") from exc
+        try:
+            return cls(port, url, **options)
+        except BaseException:
+            port.close()
+            raise
+
+    # -- PhysicalTransform ----------------------------------------------------------------------
+
+    def forward(self, actuation: np.ndarray) -> np.ndarray:
+        actuation = np.asarray(actuation, dtype=np.float32)
+        if actuation.ndim != 2 or actuation.shape[1] != self.n_actuators:
+            raise ValueError(f"device {self.url} takes (batch, {self.n_actuators}) actuator commands, "
+                             f"got shape {actuation.shape}")
+        if not np.all(np.isfinite(actuation)):
+            raise ValueError(f"actuator commands for {self.url} contain NaN or inf")
+        batch = actuation.shape[0]
+        if batch == 0:
+            return np.zeros((0, self.n_sensors), np.float32)
+        if self._packing == "bits":
+            packed = p.pack_bits(actuation >= 0.5)
+        else:
+            packed = p.quantize(actuation, self.actuator_scale)
+        jobs = []
+        for start in range(0, batch, self.max_batch):
+            rows = packed[start:start + self.max_batch]
+            n = rows.shape[0]
+            payload = p.BATCH_HEADER.pack(n, self.n_actuators) + rows.tobytes()
+            jobs.append((MsgType.EXCITE, payload, self._excite_timeout(n)))
+        replies = self._exchange(jobs)
+        measured = np.empty((batch, self.n_sensors), np.float32)
+        for start, reply in zip(range(0, batch, self.max_batch), replies):
+            codes = p.unpack_measure(reply.payload)
+            expected = (min(self.max_batch, batch - start), self.n_sensors)
+            if codes.shape != expected:
+                raise ProtocolError(f"{self.url}: MEASURE has shape {codes.shape}, expected {expected}")
+            np.multiply(codes, self.sensor_scale, out=measured[start:start + expected[0]], casting="unsafe")
+        self.counters.passes += batch
+        return measured
+
+    def describe(self) -> dict:
+        described = {"url": self.url, "kind": "serial", **self.info,
+                     "counters": self.counters.as_dict()}
+        if self._port is not None:
+            try:
+                described["device_status"] = self.status()
+            except (LinkError, DeviceError, ProtocolError) as exc:
+                described["device_status"] = {"error": str(exc)}
+        return described
+
+    def close(self) -> None:
+        if self._port is not None:
+            self._port.close()
+            self._port = None
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def ping(self, data: bytes = b"phyll") -> float:
+        """Round trip time in seconds; checks the echo."""
+        if len(data) > p.MAX_PING:
+            raise ValueError(f"PING carries at most {p.MAX_PING} bytes, got {len(data)}")
+        started = time.monotonic()
+        (reply,) = self._exchange([(MsgType.PING, bytes(data), self.timeout)])
+        if reply.payload != data:
+            raise ProtocolError(f"{self.url}: PING echo differs: sent {data.hex()}, got {reply.payload.hex()}")
+        return time.monotonic() - started
+
+    def status(self) -> dict:
+        (reply,) = self._exchange([(MsgType.STATUS, b"", self.timeout)])
+        return p.unpack_json(reply.payload, f"{self.url} STATUS reply")
+
+    def reset(self) -> None:
+        self._exchange([(MsgType.RESET, b"", self.timeout)])
+
+    def configure(self, **settings) -> dict:
+        """Apply settings all-or-nothing; returns the whole applied configuration."""
+        (reply,) = self._exchange([(MsgType.CONFIGURE, p.pack_json(settings), self.timeout)])
+        applied = p.unpack_json(reply.payload, f"{self.url} CONFIG reply")
+        for key in ("settle_us", "watchdog_ms"):
+            if key in applied:
+                self.info[key] = applied[key]
+        return applied
+
+    def set_static(self, states: np.ndarray) -> None:
+        states = np.asarray(states).reshape(-1)
+        expected = int(self.info.get("n_static", 0))
+        if states.size != expected:
+            raise ValueError(f"device {self.url} has {expected} static elements, got {states.size} states")
+        self._exchange([(MsgType.SET_STATIC, p.pack_set_static(states != 0), self.timeout)])
+
+    def to_repl(self) -> None:
+        """Hand the port back to the firmware's REPL (for mpremote) and close this Device."""
+        self._exchange([(MsgType.REPL, b"", self.timeout)])
+        self.close()
+
+    # -- session ------------------------------------------------------------------------------
+
+    def _hello(self) -> dict:
+        try:
+            (reply,) = self._exchange([(MsgType.HELLO, p.pack_hello(), self.timeout)])
+        except LinkError as exc:
+            raise LinkError(f"{exc}; is phyll firmware running on {self.url}?") from exc
+        info = p.unpack_json(reply.payload, f"{self.url} INFO reply")
+        missing = [key for key in INFO_KEYS if key not in info]
+        if missing:
+            raise ProtocolError(f"{self.url}: INFO lacks {missing}")
+        return info
+
+    def _adopt(self, info: dict, in_flight_cap: int | None) -> None:
+        try:
+            self.encoding = ActuatorEncoding(**info["encoding"])
+            self.n_actuators = int(info["n_actuators"])
+            self.n_sensors = int(info["n_sensors"])
+            self.actuator_scale = float(info["actuator_scale"])
+            self.sensor_scale = float(info["sensor_scale"])
+            max_batch = int(info["max_batch"])
+            device_in_flight = int(info["in_flight"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ProtocolError(f"{self.url}: INFO has an invalid field: {exc}") from exc
+        self._packing = p.packing_for(self.encoding.encoder)
+        bound = p.max_batch_bound(self.n_actuators, self.n_sensors, self._packing)
+        if not 1 <= max_batch <= bound:
+            raise ProtocolError(f"{self.url}: INFO max_batch {max_batch} outside 1..{bound}, the most "
+                                f"that fits {p.MAX_PAYLOAD}-byte payloads both ways")
+        if device_in_flight < 1 or self.actuator_scale <= 0 or self.sensor_scale <= 0:
+            raise ProtocolError(f"{self.url}: INFO needs in_flight >= 1 and positive scales, got {info}")
+        self.max_batch = max_batch
+        in_flight = min(device_in_flight, in_flight_cap or device_in_flight)
+        # Without a descriptor writes block, so a pipelined reply could deadlock against them.
+        self._in_flight = in_flight if self._require_port().fd is not None else 1
+
+    def _excite_timeout(self, n_vectors: int) -> float:
+        return self.timeout + n_vectors * (1e-6 * float(self.info.get("settle_us", 0)) + self.per_vector)
+
+    # -- the link engine ----------------------------------------------------------------------
+
+    def _exchange(self, requests: list[tuple[int, bytes, float]]) -> list[p.Frame]:
+        """Send requests pipelined, return their replies in request order.
+
+        A sliding window keeps every unanswered request within the device's reply cache
+        (in_flight replies), so a re-send is answered from the cache, never run twice.
+        """
+        port = self._require_port()
+        jobs = [_Job(i, t, 0, b"", timeout) for i, (t, _, timeout) in enumerate(requests)]
+        payloads = [payload for _, payload, _ in requests]
+        waiting: OrderedDict[int, _Job] = OrderedDict()  # seq -> job, oldest send first
+        next_job = 0
+        done = 0
+        last_reply = time.monotonic()
+        while done < len(jobs):
+            while next_job < len(jobs) and self._window_open(waiting, next_job):
+                job = jobs[next_job]
+                job.seq = self._take_seq()
+                job.wire = p.encode_frame(job.type, job.seq, payloads[next_job])
+                self._send(job, first=True)
+                waiting[job.seq] = job
+                next_job += 1
+            self.counters.peak_in_flight = max(self.counters.peak_in_flight, len(waiting))
+            head = next(iter(waiting.values()))
+            deadline = max(head.sent_at, last_reply) + head.timeout
+            now = time.monotonic()
+            if self._parser.pending:
+                deadline = min(deadline, self._last_rx + p.HOST_INTER_BYTE_TIMEOUT_S)
+            readable, writable = port.wait(bool(self._tx), deadline - now)
+            if writable and self._tx:
+                self._flush_some(port)
+            events = self._receive(port) if readable else []
+            now = time.monotonic()
+            if self._parser.pending and now - self._last_rx >= p.HOST_INTER_BYTE_TIMEOUT_S:
+                events += self._parser.expire()
+            for event in events:
+                if self._handle(event, waiting, now):
+                    done += 1
+                    last_reply = now
+            if head.seq in waiting and now >= max(head.sent_at, last_reply) + head.timeout:
+                self.counters.timeouts += 1
+                self._resend(head, waiting, "no reply before its timeout")
+        return [job.reply for job in jobs]  # type: ignore[misc]
+
+    def _window_open(self, waiting: OrderedDict[int, _Job], next_index: int) -> bool:
+        if not waiting:
+            return True
+        oldest = min(job.index for job in waiting.values())
+        return next_index - oldest < self._in_flight
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq = (seq + 1) % p.SEQ_MODULO
+        return seq
+
+    def _send(self, job: _Job, first: bool = False) -> None:
+        now = time.monotonic()
+        if first:
+            job.first_sent = now
+            self.counters.requests += 1
+        job.sent_at = now
+        self._tx += job.wire
+
+    def _resend(self, job: _Job, waiting: OrderedDict[int, _Job], why: str) -> None:
+        if job.resends >= self.retries:
+            raise LinkError(f"{self.url}: no valid reply to {p.MsgType(job.type).name} (seq {job.seq}) "
+                            f"after {job.resends + 1} attempts; last problem: {why}")
+        job.resends += 1
+        self.counters.retries += 1
+        self._send(job)
+        waiting.move_to_end(job.seq)  # the device will see it after everything already sent
+
+    def _flush_some(self, port: _Port) -> None:
+        with memoryview(self._tx) as view:
+            written = port.write(view)
+        del self._tx[:written]
+        self.counters.bytes_out += written
+
+    def _receive(self, port: _Port) -> list[p.Frame | p.FrameFault]:
+        data = port.read()
+        if not data:
+            if port.fd is not None:
+                # select said readable but nothing came: the other end hung up.
+                raise LinkError(f"{self.url}: the port reports data but returns none; the device vanished")
+            return []
+        self._last_rx = time.monotonic()
+        self.counters.bytes_in += len(data)
+        return self._parser.feed(data)
+
+    def _handle(self, event: p.Frame | p.FrameFault, waiting: OrderedDict[int, _Job], now: float) -> bool:
+        """Apply one parser event; True when it completed a request."""
+        if isinstance(event, p.FrameFault):
+            if event.kind == "bad_crc":
+                self.counters.crc_errors += 1
+                job = waiting.get(event.seq) if event.seq is not None else None
+                if job is not None and event.type in (p.reply_type(job.type), MsgType.ERROR):
+                    self._resend(job, waiting, "reply failed its CRC-32")  # the device answers from its cache
+            elif event.kind != "truncated":
+                self.counters.header_errors += 1
+            return False
+        job = waiting.get(event.seq)
+        if job is None:
+            self.counters.stale_replies += 1
+            return False
+        if event.type == MsgType.ERROR:
+            code, request_type, message = p.unpack_error(event.payload)
+            if request_type != job.type:
+                self.counters.stale_replies += 1
+                return False
+            if code == ErrorCode.BAD_CRC:
+                self.counters.crc_errors += 1
+                self._resend(job, waiting, "device saw a CRC-32 error in the request")
+                return False
+            del waiting[job.seq]
+            raise DeviceError.for_code(code, request_type, message, self.url)
+        if event.type != p.reply_type(job.type):
+            self.counters.stale_replies += 1
+            return False
+        del waiting[job.seq]
+        job.reply = event
+        self.counters.latencies_s.append(now - job.first_sent)
+        return True
+
+    def _require_port(self) -> _Port:
+        if self._port is None:
+            raise LinkError(f"device {self.url} is closed")
+        return self._port

@@ -1,0 +1,240 @@
+"""The host Device against the CPython test peer over a real pty (and TCP), with link faults."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from phyll import protocol as p
+from phyll.devices import open_device
+from phyll.devices.serial_device import Device
+from phyll.physical import ActuatorEncoding, PhysicalTransform
+from phyll.protocol import LinkError
+
+from serial_peer import LinkFaults, PeerDevice, TcpPeer, serve_pty
+
+# Generous where no timeout should happen (the machine is shared), short where one must.
+PATIENT = {"timeout": 2.0, "per_vector": 0.0}
+
+
+@pytest.fixture
+def serve():
+    """serve(device, faults) -> (peer server, pty path); everything is closed afterwards."""
+    opened = []
+
+    def start(device: PeerDevice | None = None, faults: LinkFaults | None = None):
+        server, path, slave = serve_pty(device or PeerDevice(), faults)
+        opened.append((server, slave))
+        return server, path
+
+    yield start
+    for server, slave in opened:
+        server.stop()
+        os.close(slave)
+
+
+def expected_measure(peer: PeerDevice, actuation: np.ndarray) -> np.ndarray:
+    """What a correct link delivers: the peer's own medium on the codes the host must send."""
+    if peer.packing == "bits":
+        applied = (actuation >= 0.5).astype(np.uint8)
+    else:
+        applied = np.clip(p.quantize(actuation, peer.actuator_scale), peer.code_low, peer.code_high)
+    return (peer.expected_codes(applied) * peer.sensor_scale).astype(np.float32)
+
+
+def commands(batch: int, width: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (batch, width)).astype(np.float32)
+
+
+def test_forward_splits_batches_and_returns_exact_measurements(serve):
+    peer = PeerDevice(n_actuators=5, n_sensors=3, max_batch=8)
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        assert isinstance(device, PhysicalTransform)
+        assert (device.n_actuators, device.n_sensors, device.encoding) == (5, 3, peer.encoding)
+        x = commands(53, 5)
+        y = device.forward(x)
+        assert y.dtype == np.float32 and y.shape == (53, 3)
+        assert np.array_equal(y, expected_measure(peer, x))
+        assert peer.counters["excites"] == 7 and peer.counters["vectors"] == 53
+        assert device.counters.passes == 53 and device.counters.retries == 0
+
+
+def test_forward_keeps_in_flight_requests_outstanding(serve):
+    peer = PeerDevice(max_batch=2, in_flight=4)
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        x = commands(40, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert device.counters.peak_in_flight == 4
+
+
+def test_in_flight_cap_of_one_is_stop_and_wait(serve):
+    peer = PeerDevice(max_batch=2, in_flight=4)
+    _, path = serve(peer)
+    with Device.open(path, in_flight=1, **PATIENT) as device:
+        x = commands(10, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert device.counters.peak_in_flight == 1
+
+
+def test_bits_device_packs_element_states(serve):
+    peer = PeerDevice(n_actuators=13, n_sensors=4, encoding=ActuatorEncoding("bits", 0.0, 1.0, bits=1))
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        x = (np.random.default_rng(2).random((20, 13)) < 0.5).astype(np.float32)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert peer.applied is not None and np.array_equal(peer.applied, x[-4:].astype(np.uint8))
+
+
+def test_noisy_link_still_gives_exact_measurements_and_counts_retries(serve):
+    peer = PeerDevice(max_batch=4)
+    _, path = serve(peer, LinkFaults(flip_in=2e-3, flip_out=2e-3, drop_in=1e-3, seed=5))
+    with Device.open(path, retries=10, timeout=0.3, per_vector=0.0) as device:
+        x = commands(400, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        counters = device.counters
+        assert counters.retries > 0
+        assert counters.crc_errors + counters.timeouts + counters.header_errors > 0
+
+
+def test_corrupted_reply_is_replayed_from_the_device_cache(serve):
+    peer = PeerDevice(max_batch=4)
+    _, path = serve(peer, LinkFaults(corrupt_replies=frozenset({2})))  # reply 0 is INFO
+    with Device.open(path, **PATIENT) as device:
+        x = commands(16, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert (device.counters.crc_errors, device.counters.retries, device.counters.timeouts) == (1, 1, 0)
+    assert peer.counters["duplicates"] == 1
+    assert peer.counters["excites"] == 4  # the re-send did not excite the medium again
+
+
+def test_lost_reply_times_out_and_is_replayed_not_rerun(serve):
+    peer = PeerDevice(max_batch=4)
+    _, path = serve(peer, LinkFaults(drop_replies=frozenset({1})))
+    with Device.open(path, timeout=0.5, per_vector=0.0) as device:
+        x = commands(16, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert (device.counters.timeouts, device.counters.retries) == (1, 1)
+    assert peer.counters["duplicates"] == 1 and peer.counters["excites"] == 4
+
+
+def test_repeated_replies_are_discarded_not_mixed_up(serve):
+    peer = PeerDevice(max_batch=2)
+    _, path = serve(peer, LinkFaults(repeat_replies=frozenset({1, 3, 4})))
+    with Device.open(path, **PATIENT) as device:
+        x = commands(12, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert device.counters.stale_replies == 3
+
+
+def test_silent_device_raises_link_error_naming_the_port(serve):
+    _, path = serve(PeerDevice(), LinkFaults(mute_after=1))
+    device = Device.open(path, timeout=0.1, per_vector=0.0, retries=2)
+    with pytest.raises(LinkError, match=f"{path}.*EXCITE.*after 3 attempts.*timeout"):
+        device.forward(commands(3, 5))
+    device.close()
+
+
+def test_device_not_answering_hello_fails_open(serve):
+    _, path = serve(PeerDevice(), LinkFaults(mute_after=0))
+    with pytest.raises(LinkError, match="is phyll firmware running"):
+        Device.open(path, timeout=0.1, retries=1)
+
+
+def test_vanishing_port_raises_link_error_naming_the_port(serve):
+    _, path = serve(PeerDevice(), LinkFaults(vanish_after=1))
+    device = Device.open(path, **PATIENT)
+    with pytest.raises(LinkError, match=f"{path}.*vanished"):
+        device.forward(commands(3, 5))
+    device.close()
+
+
+def test_missing_port_raises_link_error():
+    with pytest.raises(LinkError, match="/dev/phyll-no-such-port"):
+        Device.open("/dev/phyll-no-such-port")
+
+
+def test_loopback_echo_is_not_a_device():
+    with pytest.raises(LinkError, match="loop://.*HELLO"):
+        Device.open("loop://", timeout=0.05, retries=1)
+
+
+def test_socket_url(serve):
+    peer = PeerDevice(max_batch=3)
+    tcp = TcpPeer(peer)
+    try:
+        with Device.open(tcp.url, **PATIENT) as device:
+            x = commands(10, 5)
+            assert np.array_equal(device.forward(x), expected_measure(peer, x))
+            assert device.counters.peak_in_flight == 4
+    finally:
+        tcp.stop()
+
+
+def test_commands_and_device_errors(serve):
+    peer = PeerDevice(n_static=12, encoding=ActuatorEncoding("minmax", 0.0, 1.0))
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        assert device.ping(b"\xa5\x5a\x03") > 0
+        assert device.configure(settle_us=50) == {"settle_us": 50, "watchdog_ms": 0}
+        assert device.info["settle_us"] == 50
+        with pytest.raises(p.BadConfigError, match="colour"):
+            device.configure(colour=1)
+        device.set_static(np.arange(12) % 2)
+        assert peer.static.tolist() == [0, 1] * 6
+        with pytest.raises(ValueError, match="12 static elements"):
+            device.set_static(np.ones(5))
+        with pytest.raises(ValueError, match=r"\(batch, 5\)"):
+            device.forward(np.zeros((2, 4), np.float32))
+        with pytest.raises(ValueError, match="NaN"):
+            device.forward(np.full((1, 5), np.nan, np.float32))
+        assert device.forward(np.zeros((0, 5), np.float32)).shape == (0, 3)
+        device.forward(np.full((1, 5), -0.5, np.float32))  # below low = 0: the device clamps
+        assert device.status()["clamps"] == 5
+        device.reset()
+        assert device.status()["clamps"] == 0
+
+
+def test_describe_holds_info_counters_and_device_status(serve):
+    _, path = serve(PeerDevice())
+    with Device.open(path, **PATIENT) as device:
+        device.forward(commands(20, 5))
+        described = device.describe()
+    json.dumps(described)  # goes into the metrics JSON as is
+    assert described["url"] == path and described["runtime"] == "cpython"
+    assert described["counters"]["passes"] == 20
+    assert {"latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "bytes_out", "bytes_in"} <= set(described["counters"])
+    assert described["device_status"]["vectors"] == 20
+
+
+def test_to_repl_hands_over_and_closes(serve):
+    peer = PeerDevice()
+    _, path = serve(peer)
+    device = Device.open(path, **PATIENT)
+    device.to_repl()
+    assert peer.left_frame_loop
+    with pytest.raises(LinkError, match="closed"):
+        device.forward(commands(1, 5))
+
+
+def test_a_second_session_on_the_same_port_starts_clean(serve):
+    peer = PeerDevice()
+    _, path = serve(peer)
+    for _ in range(2):
+        with Device.open(path, **PATIENT) as device:
+            x = commands(9, 5)
+            assert np.array_equal(device.forward(x), expected_measure(peer, x))
+    assert peer.counters["duplicates"] == 0
+
+
+def test_open_device_routes_serial_urls(serve):
+    _, path = serve(PeerDevice())
+    with open_device(f"serial://{path}?timeout=0.5&retries=2") as device:
+        assert device.retries == 2 and device.timeout == 0.5
+    with open_device(path) as device:
+        assert device.url == path
+    with pytest.raises(ValueError, match="unknown serial device option"):
+        open_device(f"serial://{path}?colour=red")
