@@ -10,13 +10,14 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
 # Portable by default; PHYLL_NATIVE=1 opts in to -march=native for a machine-specific build.
-_COMPILE_ARGS = ["-O3"]
+# -fno-math-errno lets sqrt vectorise; the kernels never read errno.
+_COMPILE_ARGS = ["-O3", "-fno-math-errno"]
 if os.environ.get("PHYLL_NATIVE") == "1":
     _COMPILE_ARGS.append("-march=native")
 # PHYLL_DEBUG=1 builds the kernels with bounds checks on (see cython_kernels/README.md).
 _DEBUG = os.environ.get("PHYLL_DEBUG") == "1"
 
-_KERNELS = []  # module names in cython_kernels/, e.g. "_local_update"
+_KERNELS = ["_encode", "_layer", "_local_update"]  # module names in cython_kernels/
 
 extensions = [
     Extension(
@@ -34,6 +35,8 @@ setup(
     package_dir={"": "host", "phyll.kernels": "cython_kernels"},
     ext_modules=cythonize(
         extensions,
+        # Regenerate the C every build: cythonize's timestamps do not see a PHYLL_DEBUG change.
+        force=True,
         compiler_directives={
             "language_level": 3,
             "boundscheck": _DEBUG,

@@ -182,32 +182,40 @@ class Network:
         losses = np.zeros(len(self.layers))
         for start in range(0, n, size):
             rows = order[start:start + size]
+            b = len(rows)
             y_pos = labels[rows]
             y_neg = kernels.sample_wrong_labels(y_pos, self.n_classes, self.rng)
-            h_pos, h_neg = h0[rows], h0[rows]
+            # Positive and negative rows go through the physics as one batch: one round trip,
+            # and one label value for both. Measured apart, each batch's own max |x| would mark
+            # which pass a row came from, and deeper layers learn that cue instead of the data.
+            h = np.concatenate([h0[rows], h0[rows]])
+            candidates = np.concatenate([y_pos, y_neg])
             for k, layer in enumerate(self.layers):
-                pos = layer.measure(h_pos, y_pos)
-                neg = layer.measure(h_neg, y_neg)
-                self.passes["train"] += 2 * len(rows)
-                losses[k] += layer.update(pos, neg, self.config) * len(rows) / n
-                h_pos, h_neg = layer.output(pos[1], pos[0]), layer.output(neg[1], neg[0])
+                h, measured = layer.measure(h, candidates)
+                self.passes["train"] += 2 * b
+                losses[k] += layer.update((h[:b], measured[:b]), (h[b:], measured[b:]),
+                                          self.config) * b / n
+                h = layer.output(measured, h)
         return losses.tolist()
 
     # -- inference ----------------------------------------------------------------------------
     def goodness(self, features: np.ndarray) -> np.ndarray:
-        """(N, layers, C): goodness of every layer for every candidate label."""
+        """(N, layers, C): goodness of every layer for every candidate label.
+
+        All candidates travel as one batch per layer (C x N rows), as positive and negative
+        passes do in training, so the label value written into them is the same for all.
+        """
         h0 = self.embed(features)
         n = h0.shape[0]
-        scores = np.zeros((n, len(self.layers), self.n_classes), dtype=np.float32)
-        for label in range(self.n_classes):
-            h = h0
-            candidate = np.full(n, label, dtype=np.int64)
-            for k, layer in enumerate(self.layers):
-                h_lab, measured = layer.measure(h, candidate)
-                self.passes["eval"] += n
-                h = layer.output(measured, h_lab)
-                scores[:, k, label] = layer.goodness(h)
-        return scores
+        h = np.tile(h0, (self.n_classes, 1))
+        candidates = np.repeat(np.arange(self.n_classes, dtype=np.int64), n)
+        scores = np.zeros((len(self.layers), self.n_classes, n), dtype=np.float32)
+        for k, layer in enumerate(self.layers):
+            h, measured = layer.measure(h, candidates)
+            self.passes["eval"] += len(candidates)
+            h = layer.output(measured, h)
+            scores[k] = layer.goodness(h).reshape(self.n_classes, n)
+        return scores.transpose(2, 0, 1)
 
     def predict_by_depth(self, features: np.ndarray) -> np.ndarray:
         """(N, layers): the label predicted using layers 1..k, for k = 1..layers."""
