@@ -63,7 +63,17 @@ def test_standardizer_uses_training_statistics_only():
     rng = np.random.default_rng(0)
     train = rng.normal(5, 2, (100, 3)).astype(np.float32)
     test = rng.normal(50, 9, (10, 3)).astype(np.float32)
-    scaler = Standardizer.fit(train)
+    scaler = Standardizer.fit(train, clip=0)
     assert np.allclose(scaler.transform(train).mean(0), 0, atol=1e-5)
     assert np.allclose(scaler.mean, train.mean(0), rtol=1e-5)
     assert scaler.transform(test).mean() > 10  # the test split's shift is not hidden
+
+
+def test_standardizer_clips_outliers_to_a_few_deviations():
+    train = np.zeros((100, 2), np.float32)
+    train[0, 0] = 50.0  # one rare lit pixel
+    train[:, 1] = np.linspace(-1, 1, 100)
+    scaler = Standardizer.fit(train)
+    out = scaler.transform(train)
+    assert out[0, 0] == 3.0 and np.all(np.abs(out) <= 3.0)
+    assert np.allclose(out[:, 1], Standardizer.fit(train, clip=0).transform(train)[:, 1])

@@ -152,19 +152,40 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+DEFAULT_CLIP = 3.0
+
+
 @dataclass
 class Standardizer:
-    """Zero mean, unit variance per feature, fitted on the training split only."""
+    """Zero mean, unit variance per feature, fitted on the training split only, then clipped.
+
+    Clipping at +-`clip` standard deviations matters on a physical system: encoders scale each
+    input by its extremes (and the label value is the batch's max |x|), so one outlier -- a rare
+    pixel of a digit image lit, say -- would squash every other value into a sliver of the
+    actuators' range. 0 disables clipping.
+    """
 
     mean: np.ndarray
     scale: np.ndarray
+    clip: float = DEFAULT_CLIP
 
     @classmethod
-    def fit(cls, features: np.ndarray) -> "Standardizer":
+    def fit(cls, features: np.ndarray, clip: float = DEFAULT_CLIP) -> "Standardizer":
+        if clip < 0:
+            raise DataError(f"clip must be >= 0 standard deviations, got {clip}")
         mean = features.mean(axis=0, dtype=np.float64)
         scale = features.std(axis=0, dtype=np.float64)
         scale[scale == 0] = 1.0  # a constant feature carries nothing; leave it at zero
-        return cls(mean.astype(np.float32), scale.astype(np.float32))
+        return cls(mean.astype(np.float32), scale.astype(np.float32), float(clip))
+
+    def to_arrays(self, prefix: str = "scaler.") -> dict[str, np.ndarray]:
+        return {f"{prefix}mean": self.mean, f"{prefix}scale": self.scale,
+                f"{prefix}clip": np.asarray(self.clip)}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "scaler.") -> "Standardizer":
+        return cls(arrays[f"{prefix}mean"], arrays[f"{prefix}scale"], float(arrays[f"{prefix}clip"]))
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.mean) / self.scale).astype(np.float32)
+        standard = ((features - self.mean) / self.scale).astype(np.float32)
+        return np.clip(standard, -self.clip, self.clip, out=standard) if self.clip else standard

@@ -78,7 +78,7 @@ class SplitRun:
 
     def save(self, path: Path) -> Path:
         arrays, meta = self.network.state()
-        arrays["scaler.mean"], arrays["scaler.scale"] = self.scaler.mean, self.scaler.scale
+        arrays.update(self.scaler.to_arrays())
         meta.update({
             "dataset": {"source": self.dataset.source, "label_column": self.dataset.label_column,
                         "class_names": self.dataset.class_names,
@@ -99,7 +99,7 @@ class SplitRun:
                              f"the checkpoint {path} was trained on")
         run = cls(dataset, transform, TrainConfig(**meta["config"]), meta["split"]["seed"],
                   meta["split"]["test_fraction"])
-        run.scaler = Standardizer(arrays["scaler.mean"], arrays["scaler.scale"])
+        run.scaler = Standardizer.from_arrays(arrays)
         run.network.load_state(arrays, meta)
         return run
 

@@ -43,7 +43,7 @@ def run(args) -> int:
                               TrainConfig(**meta["config"]))
             network.load_state(arrays, meta)
             network.passes = {"train": 0, "eval": 0}
-            scaler = Standardizer(arrays["scaler.mean"], arrays["scaler.scale"])
+            scaler = Standardizer.from_arrays(arrays)
             accuracy = network.evaluate(scaler.transform(dataset.features), dataset.labels)
         except USER_ERRORS as exc:
             return fail(str(exc))
