@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop suite: rig descriptions (rigs/), the pytest plugin, the checks."""
