@@ -30,9 +30,14 @@ extensions = [
     for name in _KERNELS
 ]
 
+# The MicroPython firmware ships inside the package as phyll._firmware, so an installed phyll can
+# run the very same firmware for emu:// devices (and hand it to users to flash).
+_FIRMWARE = {f"phyll._firmware.{sub}": f"firmware/micropython/{sub.replace('.', '/')}"
+             for sub in ("boards", "cpython", "phyllfw", "phyllfw.hal")}
+
 setup(
-    packages=find_packages("host") + ["phyll.kernels"],
-    package_dir={"": "host", "phyll.kernels": "cython_kernels"},
+    packages=find_packages("host") + ["phyll.kernels", *_FIRMWARE],
+    package_dir={"": "host", "phyll.kernels": "cython_kernels", **_FIRMWARE},
     ext_modules=cythonize(
         extensions,
         # Regenerate the C every build: cythonize's timestamps do not see a PHYLL_DEBUG change.

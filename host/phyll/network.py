@@ -7,7 +7,6 @@ physical passes are measured once per batch and reused for all inner steps.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -257,8 +256,21 @@ class Network:
         self.passes = dict(meta["passes"])
 
     def _snapshot(self):
-        return self.state()
+        """What an epoch changes, copied before it: weights, moments, RNG, counters, history length.
+
+        The history is only appended to, so its length is enough (copying it every epoch would
+        cost time quadratic in the number of epochs).
+        """
+        arrays = {}
+        for k, layer in enumerate(self.layers):
+            arrays.update(layer.state(f"layer{k}."))
+        return (arrays, self.rng.bit_generator.state, self.epoch, dict(self.passes),
+                len(self.history.loss), len(self.history.evaluations))
 
     def _restore(self, snapshot) -> None:
-        arrays, meta = snapshot
-        self.load_state(arrays, copy.deepcopy(meta))
+        arrays, rng_state, epoch, passes, n_loss, n_evaluations = snapshot
+        for k, layer in enumerate(self.layers):
+            layer.load_state(arrays, f"layer{k}.")
+        self.rng.bit_generator.state = rng_state
+        self.epoch, self.passes = epoch, passes
+        del self.history.loss[n_loss:], self.history.evaluations[n_evaluations:]

@@ -12,6 +12,7 @@ import sys
 BOARD = "unix"
 IN_FLIGHT = 4
 WATCHDOG_MS = 2000
+RX_FRAMES = 2  # room to read the next request while the medium measures (see FrameServer)
 
 
 def _stdio():
@@ -27,7 +28,10 @@ def make_server(channel_fd):
 
     hal = EmuHal(open(channel_fd, "r+b", buffering=0))
     rx, tx = _stdio()
-    return FrameServer(StreamLink(rx, tx), hal, BOARD, in_flight=IN_FLIGHT, watchdog_ms=WATCHDOG_MS)
+    # The host's pty master was made non-blocking before this process started (the unix port
+    # has no fcntl): reads return what has arrived, so the loop may read ahead.
+    link = StreamLink(rx, tx, nonblocking=True)
+    return FrameServer(link, hal, BOARD, in_flight=IN_FLIGHT, watchdog_ms=WATCHDOG_MS, rx_frames=RX_FRAMES)
 
 
 def _parent(path):
@@ -38,7 +42,19 @@ def main(argv):
     if len(argv) != 2 or not argv[1].isdigit():
         sys.stderr.write("usage: %s CHANNEL_FD  (an inherited socket to the medium server)\n" % argv[0])
         sys.exit(2)
-    make_server(int(argv[1])).serve()
+    try:
+        make_server(int(argv[1])).serve()
+    except Exception as exc:  # stdout is the host link: the host would take a traceback for noise
+        _print_exception(exc)
+        sys.exit(1)
+
+
+def _print_exception(exc):
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc, sys.stderr)  # pyright: ignore[reportAttributeAccessIssue, reportArgumentType]
+    else:
+        import traceback
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ class LinkClosed(Exception):
 
 
 class StreamLink:
-    def __init__(self, rx_stream, tx_stream):
+    def __init__(self, rx_stream, tx_stream, nonblocking=False):
+        """nonblocking: rx returns what has arrived at once (None if nothing), never waits; the
+        frame loop may then read ahead of the current frame (greedy reads, reading the next
+        request while the HAL works). False for blocking streams such as USB-CDC stdin."""
+        self.nonblocking = nonblocking
         self._rx = rx_stream
         self._tx = tx_stream
         self._rx_poll = select.poll()
@@ -68,7 +72,40 @@ class StreamLink:
                 raise LinkClosed("host link failed: %s" % exc)
             done += n or 0
 
+    def pair_wait(self, other):
+        """A PairWait on this link's input and `other`, a pollable stream (a HAL's channel)."""
+        return PairWait(self._rx, other)
+
     def flush(self):
         flush = getattr(self._tx, "flush", None)
         if flush is not None:
             flush()
+
+
+class PairWait:
+    """Blocks until the link has input (or hangs up) and/or another stream is readable.
+
+    wait() returns LINK | OTHER bits. MicroPython's ipoll yields the registered objects (without
+    allocating), CPython's poll their descriptors: both are recognised.
+    """
+
+    LINK = 1
+    OTHER = 2
+
+    def __init__(self, link_stream, other):
+        self._poll = select.poll()
+        self._poll.register(link_stream, select.POLLIN)
+        self._poll.register(other, select.POLLIN)
+        self._wait = getattr(self._poll, "ipoll", self._poll.poll)
+        self._other = other
+        self._other_fd = other.fileno() if hasattr(other, "fileno") else -1
+
+    def wait(self):
+        ready = 0
+        for entry in self._wait(-1):
+            who = entry[0]
+            if who is self._other or who == self._other_fd:
+                ready |= 2
+            else:
+                ready |= 1
+        return ready

@@ -18,7 +18,7 @@ from .hal import HalFault
 from .kernels import clamp_i16, crc32
 from .link import LinkClosed
 from .safety import Watchdog, code_limits
-from .views import Views
+from .views import Tails, Views
 
 _MAX_FRAME = const(16398)
 _IDLE_WAIT_MS = const(60000)
@@ -37,7 +37,11 @@ class FrameError(Exception):
 
 
 class FrameServer:
-    def __init__(self, link, hal, board, in_flight=4, watchdog_ms=2000, max_batch=0, now=None):
+    def __init__(self, link, hal, board, in_flight=4, watchdog_ms=2000, max_batch=0, now=None,
+                 rx_frames=1):
+        """rx_frames: frames the receive buffer holds. Above 1 pays off on a non-blocking link
+        (link.nonblocking): reads then take what has arrived, and while a split HAL
+        (excite_begin/excite_end, e.g. the emulator's) measures, the next request is read in."""
         if hal.n_actuators < 1 or hal.n_sensors < 1:
             raise ValueError("HAL %r must have n_actuators >= 1 and n_sensors >= 1" % hal.medium)
         self.board = board
@@ -57,8 +61,15 @@ class FrameServer:
         self.max_batch = self._batch_bound(hal, max_batch)
         self._static_zeros = bytearray((hal.n_static + 7) // 8)
 
-        self._rx = bytearray(_MAX_FRAME)
+        self._rx = bytearray(_MAX_FRAME * rx_frames)
         self._have = 0
+        self._read_ahead = getattr(link, "nonblocking", False)
+        self._split_hal = hasattr(hal, "excite_begin")
+        # While a split HAL measures elsewhere, wait on its reply and the link together.
+        self._overlap = None
+        if self._split_hal and self._read_ahead and hasattr(hal, "reply_stream"):
+            self._overlap = link.pair_wait(hal.reply_stream)
+        self._rx_tail = Tails(self._rx)
         self._rx_frame = Views(self._rx, 0)
         self._rx_body = Views(self._rx, HEADER_SIZE)
         self._rx_vectors = Views(self._rx, HEADER_SIZE + 4)
@@ -168,11 +179,27 @@ class FrameServer:
 
     def _rx_window(self, need):
         have = self._have
+        if self._read_ahead:  # take whatever has arrived, up to the buffer's end
+            return self._rx_tail.get(have)
         if have == 0:
             return self._rx_frame.get(need)
         if have == HEADER_SIZE:
             return self._rx_body.get(need - HEADER_SIZE)
         return memoryview(self._rx)[have:need]
+
+    def _read_while_measuring(self, overlap):
+        """Until the HAL's reply is ready, read the requests arriving behind this one."""
+        rx_size = len(self._rx)
+        while self._have < rx_size:
+            ready = overlap.wait()
+            if ready & 2 or not ready & 1:
+                return
+            try:
+                n = self._link.readinto(self._rx_tail.get(self._have))
+            except LinkClosed:
+                return  # the loop meets the hang-up again at its next read, after this reply
+            if n:
+                self._have += n
 
     def _realign(self, drop):
         """Drop `drop` bytes, then discard everything before the next magic."""
@@ -293,8 +320,15 @@ class FrameServer:
         if self._clamping:
             self.clamps += clamp_i16(vectors, batch * self._n_act, self._code_low, self._code_high)
         out_size = 2 * batch * self._n_sens
+        out = self._slot_out[slot].get(out_size)
         try:
-            self._hal.excite(vectors, batch, self._slot_out[slot].get(out_size))
+            if self._split_hal:
+                self._hal.excite_begin(vectors, batch)
+                if self._overlap is not None:
+                    self._read_while_measuring(self._overlap)
+                self._hal.excite_end(batch, out)
+            else:
+                self._hal.excite(vectors, batch, out)
         except Exception as exc:
             self.hal_faults += 1
             raise FrameError(frame.HAL_FAULT, _describe(exc))

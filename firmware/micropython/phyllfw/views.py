@@ -1,4 +1,7 @@
-"""memoryview slices of one buffer from a fixed offset, kept by length.
+"""memoryview slices of one buffer, kept so the steady state allocates none.
+
+Views: from a fixed offset, kept by length. Tails: from a start offset to the buffer's end, kept
+by start (the read-ahead windows of a non-blocking link).
 
 Slicing a memoryview allocates on MicroPython. A frame loop sees few distinct lengths (the
 batch sizes a host uses), so keeping the slice per length makes the steady state allocation-free
@@ -23,4 +26,19 @@ class Views:
             if len(self._kept) >= _KEEP:
                 self._kept.clear()  # many lengths seen (odd JSON replies): start keeping afresh
             self._kept[length] = view
+        return view
+
+
+class Tails:
+    def __init__(self, buf):
+        self._whole = memoryview(buf)
+        self._kept = {}
+
+    def get(self, start):
+        view = self._kept.get(start)
+        if view is None:
+            view = self._whole[start:]
+            if len(self._kept) >= _KEEP:
+                self._kept.clear()
+            self._kept[start] = view
         return view

@@ -2,8 +2,9 @@
 import json
 import struct
 
-from support import (ANALOG_DEVICE, BITS_DEVICE, MICROPYTHON, decode_all, encode, excite_payload,
-                     int16s, make_server, need_micropython, serve)
+from phyllfw.server import FrameServer
+from support import (ANALOG_DEVICE, BITS_DEVICE, MICROPYTHON, RecordingHal, ScriptedLink, decode_all,
+                     encode, excite_payload, int16s, make_server, need_micropython, serve)
 
 HELLO, CONFIGURE, EXCITE, SET_STATIC, PING, STATUS, RESET, REPL = 1, 2, 3, 4, 5, 6, 7, 8
 ERROR = 0xFF
@@ -228,3 +229,71 @@ class _QuietHal:
 
     def safe(self):
         pass
+
+
+class _SplitHal:
+    """A HAL measuring elsewhere (like the emulator's): records what the loop had buffered
+    between excite_begin and excite_end."""
+
+    reply_stream = "the medium channel"
+
+    def __init__(self, hal, server_box):
+        self._hal = hal
+        self._server_box = server_box
+        self.buffered_at_end = []
+        for key in ("medium", "n_actuators", "n_sensors", "n_static", "encoding", "actuator_scale",
+                    "sensor_scale", "settle_us", "max_batch", "config_ranges"):
+            setattr(self, key, getattr(hal, key))
+
+    def excite_begin(self, vectors, batch):
+        self._pending = (bytes(vectors), batch)
+
+    def excite_end(self, batch, out):
+        self.buffered_at_end.append(self._server_box[0]._have)
+        self._hal.excite(self._pending[0], batch, out)
+
+    def safe(self):
+        pass
+
+
+class _ScriptedPairWait:
+    """The link's next arrival comes before the medium's reply, as long as there is one."""
+
+    def __init__(self, link):
+        self.link = link
+        self.waits = 0
+
+    def wait(self):
+        self.waits += 1
+        script = self.link.script
+        return 1 if script and not isinstance(script[0], int) else 2
+
+
+def _split_server(script, nonblocking):
+    link = ScriptedLink(script)
+    link.nonblocking = nonblocking
+    waiter = _ScriptedPairWait(link)
+    link.pair_wait = lambda stream: waiter
+    box = []
+    hal = _SplitHal(RecordingHal(ANALOG_DEVICE), box)
+    server = FrameServer(link, hal, "unix", rx_frames=2, now=link.now)
+    box.append(server)
+    return server, link, hal, waiter
+
+
+def test_split_hal_lets_a_nonblocking_link_read_the_next_requests_meanwhile():
+    first, second, third = _excite(1), _excite(2, [(7, 8, 9)]), encode(PING, 3, b"p")
+    server, link, hal, waiter = _split_server([first, second, third], nonblocking=True)
+    server.serve()
+    replies = decode_all(link.written)
+    assert [(r[0], r[1]) for r in replies] == [(0x83, 1), (0x83, 2), (0x85, 3)]
+    # While the first vectors were measured, the second request and the PING were read in.
+    assert hal.buffered_at_end[0] == len(first) + len(second) + len(third)
+    assert hal._hal.applied == [excite_payload([(1, 2, 3)])[4:], excite_payload([(7, 8, 9)])[4:]]
+
+
+def test_blocking_link_never_reads_ahead():
+    server, link, hal, waiter = _split_server([_excite(1), _excite(2)], nonblocking=False)
+    server.serve()
+    assert hal.buffered_at_end == [len(_excite(1))] * 2 and waiter.waits == 0
+    assert [r[0] for r in decode_all(link.written)] == [0x83, 0x83]

@@ -22,6 +22,9 @@ class Medium:
     n_actuators: int
     n_sensors: int
     encoding: ActuatorEncoding = ActuatorEncoding()
+    # The largest |reading| a sensor can give, if known (an ADC's range): an emulated device then
+    # codes readings as full_scale / 32767 steps. None: the emulator probes the medium instead.
+    sensor_full_scale: float | None = None
 
     def forward(self, actuation: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")

@@ -8,6 +8,10 @@ A HAL is given its buses and pins (never creates them) and exposes:
                                bits for the "bits" encoder); out: batch x n_sensors int16 codes
   set_static(packed, n)        the pattern of the n static elements
   safe()                       every driven actuator to its safe state (static elements kept)
+Optionally, a HAL whose measurement happens elsewhere (the emulator's medium process) splits
+excite into excite_begin(vectors, batch) and excite_end(batch, out) and exposes reply_stream, a
+pollable stream that turns readable when excite_end will not block: in between, the frame loop
+reads the next requests from a non-blocking link instead of waiting.
 """
 
 

@@ -29,6 +29,7 @@ class EmuHal(Hal):
     def __init__(self, channel):
         """channel: a blocking stream (readinto/write) connected to the host's medium server."""
         self._channel = channel
+        self.reply_stream = channel  # readable once excite_end will not block (see FrameServer)
         self._request = bytearray(_HEADER)
         self._reply = bytearray(_HEADER)
         self.description = self._read_description()
@@ -61,7 +62,15 @@ class EmuHal(Hal):
         return description
 
     def excite(self, vectors, batch, out):
-        self._call(OP_EXCITE, batch, vectors)
+        self.excite_begin(vectors, batch)
+        self.excite_end(batch, out)
+
+    def excite_begin(self, vectors, batch):
+        """Send the vectors to the medium; the frame loop may read the link until excite_end."""
+        self._send(OP_EXCITE, batch, vectors)
+
+    def excite_end(self, batch, out):
+        self._receive()
         if self._reply_count() != batch or self._reply_size() != len(out):
             raise HalFault("emulator medium answered %d vectors / %d bytes; expected %d / %d"
                            % (self._reply_count(), self._reply_size(), batch, len(out)))
@@ -78,10 +87,17 @@ class EmuHal(Hal):
         self._expect_empty()
 
     def _call(self, op, count, payload):
+        self._send(op, count, payload)
+        self._receive()
+
+    def _send(self, op, count, payload):
         struct.pack_into("<BBHI", self._request, 0, op, 0, count, len(payload))
         self._channel.write(self._request)
         if len(payload):
             self._channel.write(payload)
+
+    def _receive(self):
+        """Read the reply header; a fault reply raises HalFault with the medium's message."""
         self._read_exact(self._reply)
         if self._reply[0]:
             message = bytearray(self._reply_size())

@@ -1,0 +1,285 @@
+"""How fast the emulated device is: the MicroPython firmware on a pty with a medium behind it.
+
+Not a test: prints figures measured in one run, each beside the CPU time the parts used (on a
+shared machine the wall clock also counts other people's work). Targets:
+
+1. passes/s for 20->20 vectors through the emulated MicroPython device with a zero-latency medium
+   (`Loopback` below, loaded as a user medium: emu://bench_link:Loopback), batches of 256
+   pipelined by the host Device: >= 500,000; median round trip of a batch of 1: <= 100 us.
+   "bare link" figures drive the same firmware with pre-encoded frames from a bare select loop,
+   without the host Device, to show which side limits.
+2. the 200-epoch vowel run through emu://acoustic vs sim://acoustic: <= 1.5x the time, and
+   accuracies within 1 point (`--splits 10` for the comparison that decides it).
+3. with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
+
+    python bench/bench_link.py [--json] [--parts link,vowels,uart] [--vectors N] [--splits K]
+
+With --json the last line is one JSON object: {"throughput": {...}, "round_trip": {...},
+"vowels": {...}, "uart": {...}}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+import numpy as np
+
+from phyll import protocol as p
+from phyll.devices import open_device
+from phyll.emulator import start_emulator
+from phyll.media import Medium
+from phyll.physical import ActuatorEncoding
+
+REPO = Path(__file__).resolve().parents[1]
+VOWELS = REPO.parent / "shared" / "data" / "phyll-vowels" / "vowels.csv"
+WIDTH = 20
+BATCH = 256
+IN_FLIGHT = 4
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Loopback(Medium):
+    """Zero-latency medium: sensor j reads actuator j. Declares its full scale (1.0)."""
+
+    name = "loopback"
+    sensor_full_scale = 1.0
+
+    def __init__(self, width: int = WIDTH) -> None:
+        self.n_actuators = self.n_sensors = width
+        self.encoding = ActuatorEncoding("l2", -1.0, 1.0)
+
+    def forward(self, actuation: np.ndarray) -> np.ndarray:
+        return actuation.copy()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds used by this process (host Device + medium thread) and by the firmware."""
+
+    def __init__(self, firmware_pid: int) -> None:
+        self.firmware_pid = firmware_pid
+        self.host0, self.firmware0 = time.process_time(), cpu_seconds(firmware_pid)
+
+    def read(self) -> dict:
+        return {"host_cpu_s": time.process_time() - self.host0,
+                "firmware_cpu_s": cpu_seconds(self.firmware_pid) - self.firmware0}
+
+
+def vectors(n: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, WIDTH))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+# -- 1. throughput and round trip ------------------------------------------------------------
+
+
+def _throughput(run, n_vectors: int, firmware_pid: int, repeats: int) -> dict:
+    """Time `run()` (which passes n_vectors) `repeats` times: passes/s best and median, and the
+    CPU per frame of the host process and of the firmware in the best run."""
+    runs = []
+    for _ in range(repeats):
+        meter = CpuMeter(firmware_pid)
+        start = time.perf_counter()
+        run()
+        elapsed = time.perf_counter() - start
+        runs.append((elapsed, meter.read()))
+    elapsed, cpu = min(runs, key=lambda r: r[0])
+    frames = -(-n_vectors // BATCH)
+    return {"passes_per_s": n_vectors / elapsed,
+            "passes_per_s_median": n_vectors / statistics.median(r[0] for r in runs),
+            "repeats": repeats, "batch": BATCH, "frames": frames, "us_per_frame": 1e6 * elapsed / frames,
+            "host_cpu_us_per_frame": 1e6 * cpu["host_cpu_s"] / frames,
+            "firmware_cpu_us_per_frame": 1e6 * cpu["firmware_cpu_s"] / frames}
+
+
+def device_figures(n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
+    url = f"emu://bench_link:Loopback?runtime=micropython&max_batch={BATCH}"
+    with open_device(url) as device:
+        pid = device.describe()["emulator"]["pid"]
+        x = vectors(n_vectors)
+        y = device.forward(x)  # also warms up
+        assert np.max(np.abs(y - x)) <= 2.0 / 32767, "the loopback medium did not loop back"
+        throughput = _throughput(lambda: device.forward(x), n_vectors, pid, repeats)
+        throughput["peak_in_flight"] = device.counters.peak_in_flight
+        one = x[:1]
+        times = []
+        for _ in range(trips):
+            t0 = time.perf_counter()
+            device.forward(one)
+            times.append(time.perf_counter() - t0)
+    return throughput, _trip_stats(times)
+
+
+def link_figures(n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
+    """The same firmware and medium, driven by pre-encoded frames from a bare select loop."""
+    with start_emulator("bench_link:Loopback", {}, runtime="micropython", max_batch=BATCH) as emulator:
+        fd = os.open(emulator.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            tty.setraw(fd)
+            link = _RawLink(fd)
+            link.call(p.encode_frame(p.MsgType.HELLO, 0, p.pack_hello()))
+            codes = p.quantize(vectors(BATCH), 1 / 32767)
+            n_frames = max(1, n_vectors // BATCH)
+            frames = [p.encode_frame(p.MsgType.EXCITE, 1 + i % 60000, p.pack_excite_codes(codes))
+                      for i in range(n_frames)]
+            link.pipeline(frames[:8])
+            assert emulator.pid is not None
+            throughput = _throughput(lambda: link.pipeline(frames), n_frames * BATCH, emulator.pid, repeats)
+            one = p.pack_excite_codes(codes[:1])
+            times = []
+            for i in range(trips):
+                frame = p.encode_frame(p.MsgType.EXCITE, 61000 + i % 4000, one)
+                t0 = time.perf_counter()
+                link.call(frame)
+                times.append(time.perf_counter() - t0)
+        finally:
+            os.close(fd)
+    return throughput, _trip_stats(times)
+
+
+class _RawLink:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.parser = p.FrameParser()
+
+    def call(self, frame: bytes) -> None:
+        self.pipeline([frame])
+
+    def pipeline(self, frames: list[bytes]) -> None:
+        sent = received = 0
+        pending = memoryview(b"")
+        while received < len(frames):
+            if not pending and sent < len(frames) and sent - received < IN_FLIGHT:
+                pending = memoryview(frames[sent])
+                sent += 1
+            readable, writable, _ = select.select([self.fd], [self.fd] if pending else [], [], 10)
+            if not readable and not writable:
+                raise TimeoutError(f"no progress after {received} of {len(frames)} replies")
+            if writable:
+                pending = pending[os.write(self.fd, pending):]
+            if readable:
+                received += sum(isinstance(e, p.Frame) for e in self.parser.feed(os.read(self.fd, 65536)))
+
+
+def _trip_stats(times: list[float]) -> dict:
+    times = times[len(times) // 10:]  # the first ones warm caches
+    return {"median_us": 1e6 * statistics.median(times), "p10_us": 1e6 * np.percentile(times, 10),
+            "p90_us": 1e6 * np.percentile(times, 90), "samples": len(times)}
+
+
+# -- 2. the vowel task --------------------------------------------------------------------------
+
+
+def vowel_figures(splits: int, epochs: int) -> dict:
+    if not VOWELS.is_file():
+        return {"skipped": f"no vowel data at {VOWELS}"}
+    results = {}
+    for scheme in ("sim", "emu", "sim", "emu") if splits == 1 else ("sim", "emu"):
+        out = Path(f"/tmp/bench_link_{scheme}_{os.getpid()}.json")
+        command = [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+                   "train", "--dataset", str(VOWELS), "--label-column", "vowel",
+                   "--device", f"{scheme}://acoustic", "--layers", "2", "--epochs", str(epochs),
+                   "--splits", str(splits), "--quiet", "--json-out", str(out)]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        summary = json.loads(out.read_text())
+        out.unlink()
+        best = results.get(scheme, {}).get("wall_s", float("inf"))
+        results[scheme] = {"wall_s": min(wall, best), "test_accuracy": summary["test_accuracy"],
+                           "train_accuracy": summary["train_accuracy"],
+                           "runtime": summary["device"].get("runtime")}
+    return {"splits": splits, "epochs": epochs, "sim": results["sim"], "emu": results["emu"],
+            "time_ratio": results["emu"]["wall_s"] / results["sim"]["wall_s"],
+            "accuracy_gap": abs(results["emu"]["test_accuracy"] - results["sim"]["test_accuracy"])}
+
+
+# -- 3. a UART's pace ---------------------------------------------------------------------------
+
+
+def uart_figures(baud: int, seconds: float) -> dict:
+    wire = baud / 10
+    n = int(seconds * wire / (2 * WIDTH))
+    with open_device(f"emu://bench_link:Loopback?runtime=micropython&baud={baud}") as device:
+        device.forward(vectors(8))
+        start = time.perf_counter()
+        device.forward(vectors(n))
+        elapsed = time.perf_counter() - start
+        max_batch = device.max_batch
+    frames = -(-n // max_batch)
+    payload_each_way = n * 2 * WIDTH + frames * p.BATCH_HEADER.size
+    return {"baud": baud, "wire_bytes_per_s": wire, "vectors": n, "seconds": elapsed,
+            "payload_bytes_per_s_each_way": payload_each_way / elapsed,
+            "fraction_of_wire": payload_each_way / elapsed / wire}
+
+
+def link_report(args) -> dict:
+    throughput, trip = device_figures(args.vectors, args.trips, args.repeats)
+    link_throughput, link_trip = link_figures(args.vectors, args.trips, args.repeats)
+    print(f"1. {WIDTH}->{WIDTH} through the MicroPython firmware, batches of {BATCH}, {IN_FLIGHT} in flight, "
+          f"best (median) of {args.repeats} runs of {args.vectors:,} vectors:")
+    for name, figures in (("host Device", throughput), ("bare link  ", link_throughput)):
+        print(f"   {name}: {figures['passes_per_s']:>9,.0f} ({figures['passes_per_s_median']:,.0f}) passes/s  "
+              f"({figures['us_per_frame']:.0f} us/frame; CPU per frame: host {figures['host_cpu_us_per_frame']:.0f} us, "
+              f"firmware {figures['firmware_cpu_us_per_frame']:.0f} us)   target >= 500,000")
+    for name, figures in (("host Device", trip), ("bare link  ", link_trip)):
+        print(f"   batch-1 round trip, {name}: median {figures['median_us']:.0f} us "
+              f"(p10 {figures['p10_us']:.0f}, p90 {figures['p90_us']:.0f})   target <= 100 us")
+    return {"throughput": {"device": throughput, "link_only": link_throughput},
+            "round_trip": {"device": trip, "link_only": link_trip}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="How fast the emulated device is (see the module docstring).")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--vectors", type=int, default=200_000, help="vectors for the throughput run")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs (best and median reported)")
+    parser.add_argument("--trips", type=int, default=3000, help="batch-1 round trips to time")
+    parser.add_argument("--splits", type=int, default=1, help="vowel splits per scheme (10 decides the accuracy)")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--parts", default="link,vowels,uart",
+                        help="comma-separated: link (1: throughput, round trip), vowels (2), uart (3)")
+    parser.add_argument("--uart-seconds", type=float, default=4.0)
+    args = parser.parse_args()
+
+    parts = set(args.parts.split(","))
+    unknown = parts - {"link", "vowels", "uart"}
+    if unknown:
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, vowels, uart")
+    report = {}
+    if "link" in parts:
+        report.update(link_report(args))
+    if "vowels" in parts:
+        vowels = report["vowels"] = vowel_figures(args.splits, args.epochs)
+        if "skipped" in vowels:
+            print(f"2. vowels: skipped, {vowels['skipped']}")
+        else:
+            print(f"2. vowels, {args.epochs} epochs, {args.splits} split(s): sim {vowels['sim']['wall_s']:.1f} s "
+                  f"({vowels['sim']['test_accuracy']:.2f} %), emu {vowels['emu']['wall_s']:.1f} s "
+                  f"({vowels['emu']['test_accuracy']:.2f} %, {vowels['emu']['runtime']}): "
+                  f"ratio {vowels['time_ratio']:.2f} (target <= 1.5), accuracy gap "
+                  f"{vowels['accuracy_gap']:.2f} points (target <= 1)")
+    if "uart" in parts:
+        uart = report["uart"] = uart_figures(1_000_000, args.uart_seconds)
+        print(f"3. baud {uart['baud']:,}: {uart['payload_bytes_per_s_each_way']:,.0f} payload bytes/s each way = "
+              f"{100 * uart['fraction_of_wire']:.1f} % of the wire's {uart['wire_bytes_per_s']:,.0f}   "
+              "target >= 90 %")
+    if args.json:
+        print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""`phyll emulate`: serve an emulated device on a pty until Ctrl-C or SIGTERM.
+
+The first line printed is the device's serial path (flushed at once), for scripts:
+
+    path=$(phyll emulate --medium acoustic --seed 3 | head -n 1)   # or read one line
+    phyll train --device "$path" ...
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+from ..emulator import RUNTIMES, Emulator, start_emulator
+from ..urls import parse_value
+from .common import USER_ERRORS, fail
+
+_POLL_S = 0.5
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: leave the serving loop through the normal clean-up path."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "emulate", help="serve an emulated device on a pty",
+        description="Run the phyll MicroPython firmware as an emulated device, a medium behind "
+                    "it, and print the serial path to use as --device (first line of output). "
+                    "Serves until Ctrl-C or SIGTERM.")
+    p.add_argument("--medium", default="acoustic",
+                   help="medium name or module.path:ClassName (default acoustic)")
+    p.add_argument("--seed", type=int, help="the medium's seed")
+    p.add_argument("--baud", type=int, help="pace the link like a UART at this baud rate (10 bits per byte)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="firmware interpreter: MicroPython's unix port, or CPython (default auto)")
+    p.add_argument("--max-batch", type=int, default=0,
+                   help="vectors per EXCITE the device advertises (default: the protocol bound)")
+    p.add_argument("options", nargs="*", metavar="OPTION=VALUE",
+                   help="medium options, as in a sim:// URL (e.g. noise=0 tones=5)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        options = _medium_options(args.options)
+    except ValueError as exc:
+        return fail(str(exc))
+    if args.seed is not None:
+        options["seed"] = args.seed
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        emulator = start_emulator(args.medium, options, runtime=args.runtime, baud=args.baud,
+                                  max_batch=args.max_batch)
+        with emulator:
+            return _serve(emulator, args)
+    except _Terminated:
+        return 0  # SIGTERM while starting: start_emulator cleaned up after itself
+    except USER_ERRORS as exc:
+        return fail(str(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(emulator: Emulator, args) -> int:
+    print(emulator.path, flush=True)
+    print(f"phyll: emulating {emulator.medium.name!r} with the {emulator.runtime.name} firmware "
+          f"(pid {emulator.pid}) on {emulator.path}" + (f" at {args.baud} baud" if args.baud else "")
+          + "; Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
+    try:
+        while (ended := emulator.exit_status(_POLL_S)) is None:
+            pass
+    except (KeyboardInterrupt, _Terminated):
+        return 0
+    # The firmware left by itself: a host sent REPL, or it failed.
+    message = f"the emulated firmware {ended}"
+    tail = emulator.stderr_tail()
+    print(f"phyll: {message}" + (f"; its stderr: {tail}" if tail else ""), file=sys.stderr)
+    return 0 if ended == "exited with code 0" else 1
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated()
+
+
+def _medium_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"medium option {pair!r} is not OPTION=VALUE")
+        options[key] = parse_value(value)
+    return options
