@@ -108,6 +108,8 @@ def plot(result: dict, path: Path) -> Path:
     p = result["plan"]["perturb_epoch"]
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(epochs, curve, label="PhyLL in situ (test)")
+    ax.plot([p], [result["phyll"]["right_after"]], "v", color="C3",
+            label="PhyLL right after the perturbation")
     twin = result["twin_model"]
     ax.hlines(twin["before"], 1, p, colors="C1", linestyles="--", label="twin-trained, deployed")
     ax.hlines(twin["after"], p, len(curve), colors="C1", linestyles="--")
