@@ -23,7 +23,7 @@ extensions = [
     Extension(
         f"phyll.kernels.{name}",
         [f"cython_kernels/{name}.pyx"],
-        include_dirs=[numpy.get_include()],
+        include_dirs=[numpy.get_include(), "cython_kernels"],  # small_gemm.h
         extra_compile_args=_COMPILE_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

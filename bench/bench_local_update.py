@@ -19,7 +19,7 @@ import numpy as np
 from scipy.linalg import blas
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from phyll.kernels import AdamState, local_update, reference
+from phyll.kernels import AdamState, _local_update, local_update, reference
 
 SHAPES = {  # d_in = d_p + d_h, split evenly between sensor readings and layer input
     "small": dict(batch=206, d_in=40, d_out=20, n_inner=10, repeat=300),
@@ -90,12 +90,20 @@ def torch_runner(inputs, W, b, proto, n_inner):
 
 
 def gemm_runner(inputs, W, b, proto, n_inner):
-    """The kernel's two products per step alone, same shapes and transposes, through the same BLAS.
+    """The kernel's two products per step alone, same shapes, through the code the kernel uses.
+
+    Small float32 layers (see uses_small_products) run small_gemm.h's loops on X transposed;
+    the others run BLAS sgemm with the kernel's transposes.
 
     Column-major, the forward is Zt^T (2B x d_out) = X (2B x d_in) W^T and the weight gradient
     [dW | db]^T (d_in+1 x d_out) = [X, 1]^T (d_in+1 x 2B) dZt^T (2B x d_out).
     """
     X = np.concatenate([np.concatenate(inputs[:2], 1), np.concatenate(inputs[2:], 1)])
+    if _local_update.uses_small_products(W.dtype, W.shape[1], W.shape[0]):
+        Xt = np.ascontiguousarray(np.vstack([X.T, np.ones((1, X.shape[0]), np.float32)]))
+        Zt = np.zeros((W.shape[0], X.shape[0]), np.float32)
+        grad = np.zeros((W.shape[0], W.shape[1] + 1), np.float32)
+        return tuple, lambda: _local_update.small_products(Xt, W, Zt, grad, n_inner)
     X_cols = np.asfortranarray(X.T)  # (d_in x 2B), what BLAS reads X as
     X1_cols = np.asfortranarray(np.vstack([X.T, np.ones((1, X.shape[0]), np.float32)]))
     W_cols = W.T  # row-major W is column-major W^T (d_in x d_out)
