@@ -228,10 +228,18 @@ class Network:
         return accuracy_by_depth(self.predict_by_depth(features), labels)
 
     # -- state --------------------------------------------------------------------------------
-    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+    def _layer_arrays(self) -> dict[str, np.ndarray]:
         arrays = {}
         for k, layer in enumerate(self.layers):
             arrays.update(layer.state(f"layer{k}."))
+        return arrays
+
+    def _load_layer_arrays(self, arrays: dict) -> None:
+        for k, layer in enumerate(self.layers):
+            layer.load_state(arrays, f"layer{k}.")
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = self._layer_arrays()
         meta = {
             "config": asdict(self.config),
             "n_classes": self.n_classes,
@@ -248,8 +256,7 @@ class Network:
             raise ValueError("checkpoint was made for a different number of classes or features")
         if meta["config"]["layers"] != len(self.layers):
             raise ValueError("checkpoint has a different number of layers")
-        for k, layer in enumerate(self.layers):
-            layer.load_state(arrays, f"layer{k}.")
+        self._load_layer_arrays(arrays)
         self.epoch = int(meta["epoch"])
         self.rng.bit_generator.state = meta["rng"]
         self.history = History(**meta["history"])
@@ -261,16 +268,12 @@ class Network:
         The history is only appended to, so its length is enough (copying it every epoch would
         cost time quadratic in the number of epochs).
         """
-        arrays = {}
-        for k, layer in enumerate(self.layers):
-            arrays.update(layer.state(f"layer{k}."))
-        return (arrays, self.rng.bit_generator.state, self.epoch, dict(self.passes),
+        return (self._layer_arrays(), self.rng.bit_generator.state, self.epoch, dict(self.passes),
                 len(self.history.loss), len(self.history.evaluations))
 
     def _restore(self, snapshot) -> None:
         arrays, rng_state, epoch, passes, n_loss, n_evaluations = snapshot
-        for k, layer in enumerate(self.layers):
-            layer.load_state(arrays, f"layer{k}.")
+        self._load_layer_arrays(arrays)
         self.rng.bit_generator.state = rng_state
         self.epoch, self.passes = epoch, passes
         del self.history.loss[n_loss:], self.history.evaluations[n_evaluations:]
