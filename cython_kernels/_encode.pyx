@@ -93,6 +93,12 @@ def encode_l2(const floating[:, :] x, floating[:, :] out):
     return bad
 
 
+cdef tuple _row_buffers(const floating[:, :] x):
+    """Per-row minimum and span buffers in x's dtype, for _row_ranges to fill."""
+    dtype = np.float32 if floating is float else np.float64
+    return np.empty(x.shape[0], dtype), np.empty(x.shape[0], dtype)
+
+
 cdef void _minmax(const floating[:, :] x, const floating[::1] row_min,
                   const floating[::1] row_span, double low, double high,
                   floating[:, :] out) noexcept nogil:
@@ -108,9 +114,8 @@ cdef void _minmax(const floating[:, :] x, const floating[::1] row_min,
 def encode_minmax(const floating[:, :] x, double low, double high, floating[:, :] out):
     """out[i] = x[i] mapped affinely from [min x[i], max x[i]] onto [low, high]; constant row -> low."""
     cdef Py_ssize_t bad
-    dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] row_min = np.empty(x.shape[0], dtype)
-    cdef floating[::1] row_span = np.empty(x.shape[0], dtype)
+    cdef floating[::1] row_min, row_span
+    row_min, row_span = _row_buffers(x)
     with nogil:
         bad = _row_ranges(x, row_min, row_span)
         if bad < 0:
@@ -156,9 +161,8 @@ def quantize_bits(const floating[:, :] x, int bits, state_t[:, :] out):
     metasurface encoder: 0 -> 00, (0, .25] -> 01, (.25, .75] -> 10, (.75, 1] -> 11.
     """
     cdef Py_ssize_t bad
-    dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] row_min = np.empty(x.shape[0], dtype)
-    cdef floating[::1] row_span = np.empty(x.shape[0], dtype)
+    cdef floating[::1] row_min, row_span
+    row_min, row_span = _row_buffers(x)
     with nogil:
         bad = _row_ranges(x, row_min, row_span)
         if bad < 0:
