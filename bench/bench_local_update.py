@@ -92,18 +92,16 @@ def torch_runner(inputs, W, b, proto, n_inner):
 def gemm_runner(inputs, W, b, proto, n_inner):
     """The kernel's two products per step alone, same shapes, through the code the kernel uses.
 
-    Small float32 layers (see uses_small_products) run small_gemm.h's loops on X transposed;
-    the others run BLAS sgemm with the kernel's transposes.
+    Small float32 layers (see uses_small_products) run small_step.h's product tiles on the
+    kernel's own workspace (built once per call, as in local_update); the others run BLAS sgemm
+    with the kernel's transposes.
 
     Column-major, the forward is Zt^T (2B x d_out) = X (2B x d_in) W^T and the weight gradient
     [dW | db]^T (d_in+1 x d_out) = [X, 1]^T (d_in+1 x 2B) dZt^T (2B x d_out).
     """
-    X = np.concatenate([np.concatenate(inputs[:2], 1), np.concatenate(inputs[2:], 1)])
     if _local_update.uses_small_products(W.dtype, W.shape[1], W.shape[0]):
-        Xt = np.ascontiguousarray(np.vstack([X.T, np.ones((1, X.shape[0]), np.float32)]))
-        Zt = np.zeros((W.shape[0], X.shape[0]), np.float32)
-        grad = np.zeros((W.shape[0], W.shape[1] + 1), np.float32)
-        return tuple, lambda: _local_update.small_products(Xt, W, Zt, grad, n_inner)
+        return tuple, lambda: _local_update.small_products(*inputs, W, n_inner)
+    X = np.concatenate([np.concatenate(inputs[:2], 1), np.concatenate(inputs[2:], 1)])
     X_cols = np.asfortranarray(X.T)  # (d_in x 2B), what BLAS reads X as
     X1_cols = np.asfortranarray(np.vstack([X.T, np.ones((1, X.shape[0]), np.float32)]))
     W_cols = W.T  # row-major W is column-major W^T (d_in x d_out)
@@ -147,8 +145,10 @@ def bench_shape(name, batch, d_in, d_out, n_inner, repeat):
             print(f"  {runner_name}: skipped ({error})")
     seconds, W_after = best_times(runners, repeat)
     cython_s, gemm_s = seconds["cython"], seconds["gemm"]
+    path = (f"small_step.h, {_local_update.small_isa()}"
+            if _local_update.uses_small_products(W.dtype, d_in, d_out) else "BLAS sgemm")
     print(f"{name}: batch {batch}, {d_in} -> {d_out}, {n_inner} inner steps, float32, 1 thread,"
-          f" best of {repeat}")
+          f" best of {repeat}; kernel path: {path}")
     print(f"  cython {cython_s * 1e3:10.3f} ms   (its matrix products alone {gemm_s * 1e3:.3f} ms,"
           f" {gemm_s / cython_s:.0%})")
     for other in ("torch", "numpy"):

@@ -195,15 +195,19 @@ def local_update(p_pos, h_pos, p_neg, h_neg, W, b, proto, adam, theta, lr, n_inn
     Returns the loss computed in the last step's forward pass, i.e. at the parameters before
     the last update. On NaN/inf inputs it raises ValueError with W, b and adam untouched.
     """
-    # Checked before _update_args, which may hand back copies: updates must land in the originals.
-    W = check.writable("W", W, np.shape(W), check.FLOAT_DTYPES, c_contiguous=True)
-    b = check.writable("b", b, np.shape(b), (W.dtype,), c_contiguous=True)
-    p_pos, h_pos, p_neg, h_neg, W, b, proto = _update_args(p_pos, h_pos, p_neg, h_neg, W, b, proto)
-    dtypes = (W.dtype,)
-    for name in ("m_W", "v_W", "m_b", "v_b"):
-        check.writable(f"adam.{name}", getattr(adam, name), (W if name[-1] == "W" else b).shape,
-                       dtypes, c_contiguous=True)
-    check.count("adam.step", adam.step, 0)
+    # The trainer's calls pass this one C-level test; anything else gets the checks that name
+    # the argument at fault (small layers take ~0.3 ms a call, those checks ~20 us).
+    if not _local_update.plain_update_args(p_pos, h_pos, p_neg, h_neg, W, b, proto, adam):
+        # Checked before _update_args, which may hand back copies: updates must land in the
+        # originals.
+        W = check.writable("W", W, np.shape(W), check.FLOAT_DTYPES, c_contiguous=True)
+        b = check.writable("b", b, np.shape(b), (W.dtype,), c_contiguous=True)
+        p_pos, h_pos, p_neg, h_neg, W, b, proto = _update_args(p_pos, h_pos, p_neg, h_neg, W, b,
+                                                               proto)
+        for name in ("m_W", "v_W", "m_b", "v_b"):
+            check.writable(f"adam.{name}", getattr(adam, name),
+                           (W if name[-1] == "W" else b).shape, (W.dtype,), c_contiguous=True)
+        check.count("adam.step", adam.step, 0)
     loss = _local_update.local_update(
         p_pos, h_pos, p_neg, h_neg, W, b, proto, adam,
         check.finite("theta", theta), check.finite("lr", lr), check.count("n_inner", n_inner, 1))
