@@ -5,6 +5,11 @@ two poll+readinto pairs into a preallocated buffer, a header check, one CRC-32 o
 frame (compared with the CRC residue), a viper clamp, the HAL call writing straight into the
 reply buffer, one CRC-32 and one write. Nothing is allocated on it (tests/test_server.py checks
 this with the heap locked).
+
+With a split HAL on a non-blocking link (the emulator) the medium never waits for the link:
+while it measures one EXCITE, the loop reads the requests behind it, and the next EXCITE, once
+complete and CRC-valid, is clamped and handed to the HAL at once ("started"), so the medium
+measures it while this reply is sealed and written.
 """
 import json
 import sys
@@ -87,6 +92,8 @@ class FrameServer:
         self._error_frame = Views(self._error, 0)
         self._error_head = memoryview(self._error)[0:9]
 
+        self._answering = 0  # size of the request being answered while it is still buffered
+        self._started = 0  # size of the EXCITE at the buffer's start that the HAL has begun
         self._leave = False
         self._uptime_ms = 0
         self._uptime_mark = self._now()
@@ -115,17 +122,19 @@ class FrameServer:
                 size = self._next_frame()
                 if size:
                     self._dispatch(size)
-                    self._consume(size)
                 elif self.watchdog.check():
                     self._safe()
         except LinkClosed:
             pass
         finally:
+            self._finish_started()
             self._safe()
             micropython.kbd_intr(3)
 
     def _next_frame(self):
         """Size of the CRC-valid frame now at the start of the buffer; 0 if none came in time."""
+        if self._started:
+            return self._started  # checked when it was started
         rx = self._rx
         while True:
             if self._have < HEADER_SIZE:
@@ -187,8 +196,10 @@ class FrameServer:
             return self._rx_body.get(need - HEADER_SIZE)
         return memoryview(self._rx)[have:need]
 
-    def _read_while_measuring(self, overlap):
-        """Until the HAL's reply is ready, read the requests arriving behind this one."""
+    def _read_while_measuring(self, overlap, seq):
+        """Until the HAL's reply is ready, read the requests arriving behind this one (the
+        EXCITE `seq`, already dropped from the buffer) and start the next EXCITE."""
+        self._start_next(seq)
         rx_size = len(self._rx)
         while self._have < rx_size:
             ready = overlap.wait()
@@ -200,6 +211,58 @@ class FrameServer:
                 return  # the loop meets the hang-up again at its next read, after this reply
             if n:
                 self._have += n
+                self._start_next(seq)
+
+    def _start_next(self, seq):
+        """Begin the EXCITE now at the buffer's start if it is complete, CRC-valid and would run.
+
+        Anything else (incomplete, damaged, another type, a duplicate, a shape error) is left
+        for the loop, which answers it in turn as usual.
+        """
+        if self._started:
+            return
+        size = self._complete_excite()
+        if not size:
+            return
+        rx = self._rx
+        next_seq = rx[4] | rx[5] << 8
+        # seq's reply is not cached yet: a re-send of it behind it must be answered from the cache
+        if next_seq == seq or self._cached(next_seq, frame.EXCITE) >= 0:
+            return
+        try:
+            batch = self._excite_batch(size - HEADER_SIZE - CRC_SIZE)
+            self._hal.excite_begin(self._clamped_vectors(batch), batch)
+        except Exception:
+            return  # the loop meets the same problem again and answers it
+        self._started = size
+
+    def _complete_excite(self):
+        """Size of a complete, CRC-valid EXCITE frame at the buffer's start, else 0."""
+        rx = self._rx
+        have = self._have
+        if have < HEADER_SIZE or rx[0] != 0xA5 or rx[1] != 0x5A or rx[3] != frame.EXCITE:
+            return 0
+        length = rx[6] | rx[7] << 8
+        size = HEADER_SIZE + length + CRC_SIZE
+        if size > have or rx[2] != PROTOCOL or length > MAX_PAYLOAD or rx[9] != crc32(self._rx_head) & 0xFF:
+            return 0
+        if crc32(self._rx_frame.get(size)) != CRC_RESIDUE:
+            return 0
+        return size
+
+    def _finish_started(self):
+        """Collect the reply of an EXCITE begun but never answered (the host left meanwhile),
+        so the HAL is idle again; its measurement is dropped."""
+        if not self._started:
+            return
+        rx = self._rx
+        batch = rx[10] | rx[11] << 8
+        self._started = 0
+        self._slot_seq[self._slot] = -1  # the next slot to be reused takes the dropped reply
+        try:
+            self._hal.excite_end(batch, self._slot_out[self._slot].get(2 * batch * self._n_sens))
+        except Exception:
+            self.hal_faults += 1
 
     def _realign(self, drop):
         """Drop `drop` bytes, then discard everything before the next magic."""
@@ -211,6 +274,14 @@ class FrameServer:
             at = have - 1 if have > drop and rx[have - 1] == 0xA5 else have
         self.skipped_bytes += at - drop
         self._shift(at)
+
+    def _drop_answering(self):
+        """Drop the request being answered from the buffer (once; a split EXCITE drops it as
+        soon as its vectors are with the HAL, to make room for the requests behind it)."""
+        size = self._answering
+        if size:
+            self._answering = 0
+            self._consume(size)
 
     def _consume(self, size):
         if self._have == size:
@@ -227,10 +298,12 @@ class FrameServer:
     # ---- dispatch -------------------------------------------------------------------------
 
     def _dispatch(self, size):
+        """Answer the frame at rx[0:size] and drop it from the buffer."""
         rx = self._rx
         msg_type = rx[3]
         seq = rx[4] | rx[5] << 8
         length = size - HEADER_SIZE - CRC_SIZE
+        self._answering = size
         self.frames_ok += 1
         self.watchdog.feed()
         if msg_type == frame.HELLO:
@@ -239,6 +312,7 @@ class FrameServer:
             hit = self._cached(seq, msg_type)
             if hit >= 0:
                 self.duplicates += 1
+                self._drop_answering()
                 self._link.write(self._slot_frame[hit].get(self._slot_size[hit]))
                 return
         slot = self._slot
@@ -248,7 +322,7 @@ class FrameServer:
         reply = msg_type | frame.REPLY_BIT
         try:
             if msg_type == frame.EXCITE:
-                n = self._excite(buf, slot, length)
+                n = self._excite(buf, slot, seq, length)
             elif msg_type == frame.PING:
                 n = self._ping(buf, length)
             elif msg_type == frame.HELLO:
@@ -272,12 +346,13 @@ class FrameServer:
         except FrameError as exc:
             reply = frame.ERROR
             n = self._put_error(buf, exc.code, msg_type, exc.message)
-        size = frame.seal(buf, reply, seq, n, self._slot_head[slot], self._slot_frame[slot])
+        self._drop_answering()
+        reply_size = frame.seal(buf, reply, seq, n, self._slot_head[slot], self._slot_frame[slot])
         if msg_type != frame.HELLO:
             self._slot_seq[slot] = seq
             self._slot_type[slot] = msg_type
-            self._slot_size[slot] = size
-        self._link.write(self._slot_frame[slot].get(size))
+            self._slot_size[slot] = reply_size
+        self._link.write(self._slot_frame[slot].get(reply_size))
         if self._leave:
             self._link.flush()
 
@@ -301,7 +376,39 @@ class FrameServer:
 
     # ---- messages -------------------------------------------------------------------------
 
-    def _excite(self, buf, slot, length):
+    def _excite(self, buf, slot, seq, length):
+        started = self._started != 0
+        if started:
+            self._started = 0
+            batch = self._rx[10] | self._rx[11] << 8
+        else:
+            batch = self._excite_batch(length)
+            vectors = self._clamped_vectors(batch)
+        out_size = 2 * batch * self._n_sens
+        out = self._slot_out[slot].get(out_size)
+        try:
+            if self._split_hal:
+                if not started:
+                    self._hal.excite_begin(vectors, batch)
+                if self._overlap is not None:
+                    self._drop_answering()
+                    self._read_while_measuring(self._overlap, seq)
+                self._hal.excite_end(batch, out)
+            else:
+                self._hal.excite(vectors, batch, out)
+        except Exception as exc:
+            self.hal_faults += 1
+            raise FrameError(frame.HAL_FAULT, _describe(exc))
+        buf[10] = batch & 0xFF
+        buf[11] = batch >> 8
+        buf[12] = self._n_sens & 0xFF
+        buf[13] = self._n_sens >> 8
+        self.excites += 1
+        self.vectors += batch
+        return 4 + out_size
+
+    def _excite_batch(self, length):
+        """The batch of the EXCITE at the buffer's start; FrameError if it is malformed."""
         rx = self._rx
         if length < 4:
             raise FrameError(frame.BAD_LENGTH, "EXCITE payload of %d bytes; it starts with u16 batch, u16 width" % length)
@@ -316,29 +423,13 @@ class FrameServer:
         if length != 4 + size:
             raise FrameError(frame.BAD_LENGTH, "EXCITE of %d x %d needs %d payload bytes, got %d"
                              % (batch, width, 4 + size, length))
-        vectors = self._rx_vectors.get(size)
+        return batch
+
+    def _clamped_vectors(self, batch):
+        vectors = self._rx_vectors.get(batch * self._vector_bytes)
         if self._clamping:
             self.clamps += clamp_i16(vectors, batch * self._n_act, self._code_low, self._code_high)
-        out_size = 2 * batch * self._n_sens
-        out = self._slot_out[slot].get(out_size)
-        try:
-            if self._split_hal:
-                self._hal.excite_begin(vectors, batch)
-                if self._overlap is not None:
-                    self._read_while_measuring(self._overlap)
-                self._hal.excite_end(batch, out)
-            else:
-                self._hal.excite(vectors, batch, out)
-        except Exception as exc:
-            self.hal_faults += 1
-            raise FrameError(frame.HAL_FAULT, _describe(exc))
-        buf[10] = batch & 0xFF
-        buf[11] = batch >> 8
-        buf[12] = self._n_sens & 0xFF
-        buf[13] = self._n_sens >> 8
-        self.excites += 1
-        self.vectors += batch
-        return 4 + out_size
+        return vectors
 
     def _ping(self, buf, length):
         if length > frame.MAX_PING:

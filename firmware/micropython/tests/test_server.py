@@ -2,6 +2,7 @@
 import json
 import struct
 
+from phyllfw.link import LinkClosed
 from phyllfw.server import FrameServer
 from support import (ANALOG_DEVICE, BITS_DEVICE, MICROPYTHON, RecordingHal, ScriptedLink, decode_all,
                      encode, excite_payload, int16s, make_server, need_micropython, serve)
@@ -168,18 +169,44 @@ def test_steady_state_excite_allocates_nothing():
         _set_seq(frame, seq)
         sink.load(frame)
         server._dispatch(server._next_frame())
-        server._consume(len(frame))
     _set_seq(frame, 4)
     sink.load(frame)
     micropython.heap_lock()
     try:
-        size = server._next_frame()
-        server._dispatch(size)
-        server._consume(size)
+        server._dispatch(server._next_frame())
     finally:
         micropython.heap_unlock()
     assert server.excites == 5 and server.clamps == 20
     assert decode_all(bytes(sink.out[:sink.n]))[0][0] == 0x83
+
+
+def test_started_excite_path_allocates_nothing():
+    """The emulator's path: read ahead while the medium measures, begin the next EXCITE early."""
+    need_micropython("micropython.heap_lock")
+    import micropython
+    first = bytearray(_excite(0, [(1, 2, 3)] * 4))
+    second = bytearray(first)
+    sink = _Sink()
+    sink.nonblocking = True
+    sink.pair_wait = lambda stream: _SinkPairWait(sink)
+    server = FrameServer(sink, _QuietSplitHal(RecordingHal(ANALOG_DEVICE)), "unix", rx_frames=2)
+    for seq in range(0, 6, 2):  # the first two rounds warm the per-length views of all 4 slots
+        _set_seq(first, seq)
+        _set_seq(second, seq + 1)
+        sink.load_frames(first, second)
+        if seq < 4:
+            server._dispatch(server._next_frame())
+            server._dispatch(server._next_frame())
+            continue
+        micropython.heap_lock()
+        try:
+            server._dispatch(server._next_frame())
+            server._dispatch(server._next_frame())
+        finally:
+            micropython.heap_unlock()
+    assert server.excites == 6 and server._hal.begun == 6
+    assert server._hal.most_outstanding == 2  # the second EXCITE was begun while the first measured
+    assert [(r[0], r[1]) for r in decode_all(bytes(sink.out[:sink.n]))] == [(0x83, 4), (0x83, 5)]
 
 
 def _set_seq(frame, seq):
@@ -202,6 +229,11 @@ class _Sink:
         self.parts = [memoryview(frame)[0:10], memoryview(frame)[10:]]
         self.n = 0
 
+    def load_frames(self, *frames):
+        """Whole frames, one per read (a non-blocking link's greedy reads)."""
+        self.parts = list(frames)
+        self.n = 0
+
     def wait(self, timeout_ms):
         return len(self.parts) > 0
 
@@ -213,6 +245,44 @@ class _Sink:
     def write(self, view):
         self.out[self.n:self.n + len(view)] = view
         self.n += len(view)
+
+
+class _SinkPairWait:
+    """The sink's next part arrives before the medium's reply, as long as there is one."""
+
+    def __init__(self, sink):
+        self._sink = sink
+
+    def wait(self):
+        return 1 if self._sink.parts else 2
+
+
+class _QuietSplitHal:
+    """An allocation-free split HAL (begin only counts; end writes fixed codes)."""
+
+    reply_stream = "the medium channel"
+
+    def __init__(self, hal):
+        self.begun = 0
+        self.outstanding = 0
+        self.most_outstanding = 0
+        for key in ("medium", "n_actuators", "n_sensors", "n_static", "encoding", "actuator_scale",
+                    "sensor_scale", "settle_us", "max_batch", "config_ranges"):
+            setattr(self, key, getattr(hal, key))
+
+    def excite_begin(self, vectors, batch):
+        self.begun += 1
+        self.outstanding += 1
+        if self.outstanding > self.most_outstanding:
+            self.most_outstanding = self.outstanding
+
+    def excite_end(self, batch, out):
+        self.outstanding -= 1
+        for i in range(len(out)):
+            out[i] = i
+
+    def safe(self):
+        pass
 
 
 class _QuietHal:
@@ -232,28 +302,35 @@ class _QuietHal:
 
 
 class _SplitHal:
-    """A HAL measuring elsewhere (like the emulator's): records what the loop had buffered
-    between excite_begin and excite_end."""
+    """A HAL measuring elsewhere (like the emulator's): measures in the order begun, and records
+    the calls and what the loop had buffered at each excite_end."""
 
     reply_stream = "the medium channel"
 
     def __init__(self, hal, server_box):
         self._hal = hal
         self._server_box = server_box
+        self.pending = []
+        self.calls = []
         self.buffered_at_end = []
+        self.safes = 0
         for key in ("medium", "n_actuators", "n_sensors", "n_static", "encoding", "actuator_scale",
                     "sensor_scale", "settle_us", "max_batch", "config_ranges"):
             setattr(self, key, getattr(hal, key))
 
     def excite_begin(self, vectors, batch):
-        self._pending = (bytes(vectors), batch)
+        assert len(self.pending) < 2, "more than two EXCITEs begun"
+        self.pending.append(bytes(vectors))
+        self.calls.append("begin")
 
     def excite_end(self, batch, out):
+        self.calls.append("end")
         self.buffered_at_end.append(self._server_box[0]._have)
-        self._hal.excite(self._pending[0], batch, out)
+        self._hal.excite(self.pending.pop(0), batch, out)
 
     def safe(self):
-        pass
+        assert not self.pending, "safe() while an EXCITE is begun"
+        self.safes += 1
 
 
 class _ScriptedPairWait:
@@ -287,13 +364,59 @@ def test_split_hal_lets_a_nonblocking_link_read_the_next_requests_meanwhile():
     server.serve()
     replies = decode_all(link.written)
     assert [(r[0], r[1]) for r in replies] == [(0x83, 1), (0x83, 2), (0x85, 3)]
-    # While the first vectors were measured, the second request and the PING were read in.
-    assert hal.buffered_at_end[0] == len(first) + len(second) + len(third)
+    # While the first vectors were measured, the second request and the PING were read in (the
+    # first request itself was dropped once its vectors were with the HAL), and the second
+    # EXCITE was begun before the first ended.
+    assert hal.buffered_at_end[0] == len(second) + len(third)
+    assert hal.calls == ["begin", "begin", "end", "end"]
     assert hal._hal.applied == [excite_payload([(1, 2, 3)])[4:], excite_payload([(7, 8, 9)])[4:]]
+    status = server.status()
+    assert status["excites"] == 2 and status["frames_ok"] == 3 and status["crc_errors"] == 0
 
 
 def test_blocking_link_never_reads_ahead():
     server, link, hal, waiter = _split_server([_excite(1), _excite(2)], nonblocking=False)
     server.serve()
     assert hal.buffered_at_end == [len(_excite(1))] * 2 and waiter.waits == 0
+    assert hal.calls == ["begin", "end", "begin", "end"]
     assert [r[0] for r in decode_all(link.written)] == [0x83, 0x83]
+
+
+def test_resend_behind_the_excite_being_measured_is_answered_from_the_cache():
+    first = _excite(1)
+    server, link, hal, waiter = _split_server([first, first, _excite(2)], nonblocking=True)
+    server.serve()
+    replies = decode_all(link.written)
+    assert [(r[0], r[1]) for r in replies] == [(0x83, 1), (0x83, 1), (0x83, 2)]
+    assert replies[0] == replies[1] and len(hal._hal.applied) == 2 and server.duplicates == 1
+
+
+def test_damaged_or_malformed_excite_behind_is_not_begun_but_answered_in_turn():
+    damaged = bytearray(_excite(2))
+    damaged[12] ^= 0xFF
+    wrong_width = encode(EXCITE, 3, excite_payload([(1, 2)]))
+    server, link, hal, waiter = _split_server([_excite(1), bytes(damaged), wrong_width, _excite(4)],
+                                              nonblocking=True)
+    server.serve()
+    replies = decode_all(link.written)
+    assert [(r[0], r[1]) for r in replies] == [(0x83, 1), (ERROR, 2), (ERROR, 3), (0x83, 4)]
+    assert [r[2][0] for r in replies[1:3]] == [1, 5]  # BAD_CRC, BAD_SHAPE
+    assert len(hal._hal.applied) == 2 and not hal.pending
+
+
+class _HangUpOnWrite(ScriptedLink):
+    def write(self, view):
+        raise LinkClosed("host gone")
+
+
+def test_host_leaving_with_an_excite_begun_ends_it_before_safe():
+    link = _HangUpOnWrite([_excite(1), _excite(2)])
+    link.nonblocking = True
+    waiter = _ScriptedPairWait(link)
+    link.pair_wait = lambda stream: waiter
+    box = []
+    hal = _SplitHal(RecordingHal(ANALOG_DEVICE), box)
+    server = FrameServer(link, hal, "unix", rx_frames=2, now=link.now)
+    box.append(server)
+    server.serve()  # the reply to the first EXCITE finds the host gone
+    assert hal.calls == ["begin", "begin", "end", "end"] and not hal.pending and hal.safes == 1

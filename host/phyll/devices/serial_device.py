@@ -13,6 +13,7 @@ import secrets
 import select
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,9 +49,14 @@ class _Port:
         except (AttributeError, NotImplementedError, OSError):
             self.fd = None
         self._direct_fd = self.fd if self.fd is not None and not os.get_blocking(self.fd) else -1
-        # With a descriptor, writes happen only when select says there is room and return what
+        # With a descriptor, writes happen only when poll says there is room and return what
         # fitted; without one, pyserial's blocking write is the only safe choice.
         port.write_timeout = 0 if self.fd is not None else None
+        self._poll: select.poll | None = None
+        self._polling_out = False
+        if self.fd is not None:
+            self._poll = select.poll()  # registered once: no descriptor sets built per wait
+            self._poll.register(self.fd, select.POLLIN)
 
     def read(self) -> bytes | None:
         """What has arrived; None if nothing has (yet); b"" only at end of file (a hang-up)."""
@@ -77,14 +83,20 @@ class _Port:
     def wait(self, want_write: bool, timeout: float) -> tuple[bool, bool]:
         """Block until readable / writable or timeout; returns (readable, writable)."""
         timeout = max(timeout, 0.0)
-        if self.fd is None:
+        if self._poll is None:
             time.sleep(min(timeout, _POLL_INTERVAL_S))
             return True, want_write
         try:
-            readable, writable, _ = select.select([self.fd], [self.fd] if want_write else [], [], timeout)
+            if want_write != self._polling_out:
+                self._poll.modify(self.fd, select.POLLIN | select.POLLOUT if want_write else select.POLLIN)
+                self._polling_out = want_write
+            events = self._poll.poll(1e3 * timeout)
         except (OSError, ValueError) as exc:
             raise LinkError(f"{self.url}: waiting on the port failed, it vanished or closed ({exc})") from exc
-        return bool(readable), bool(writable)
+        if not events:
+            return False, False
+        mask = events[0][1]  # a hang-up or error counts as readable: the read then reports it
+        return bool(mask & ~select.POLLOUT), bool(mask & select.POLLOUT)
 
     def discard_input(self) -> None:
         try:
@@ -99,7 +111,7 @@ class _Port:
             pass  # closing a port that already vanished: nothing left to release
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     """One request until its reply arrives: re-sent with the same seq and bytes when needed."""
 
@@ -193,33 +205,43 @@ class Device:
         if actuation.ndim != 2 or actuation.shape[1] != self.n_actuators:
             raise ValueError(f"device {self.url} takes (batch, {self.n_actuators}) actuator commands, "
                              f"got shape {actuation.shape}")
-        if not np.isfinite(actuation).all():
-            raise ValueError(f"actuator commands for {self.url} contain NaN or inf")
         batch = actuation.shape[0]
         if batch == 0:
             return np.zeros((0, self.n_sensors), np.float32)
-        starts = range(0, batch, self.max_batch)
-        jobs = []
-        for start in starts:
-            # Encoded per EXCITE, not all at once: a frame's rows stay in cache through every pass.
-            commands = actuation[start:start + self.max_batch]
-            if self._packing == "bits":
-                rows = p.pack_bits(commands >= 0.5)
-            else:
-                rows = p.quantize(commands, self.actuator_scale)
-            n = rows.shape[0]
-            payload = p.BATCH_HEADER.pack(n, self.n_actuators) + rows.tobytes()
-            jobs.append((MsgType.EXCITE, payload, self._excite_timeout(n)))
-        replies = self._exchange(jobs)
+        rows = self._encode(actuation)  # before anything is sent: bad commands send nothing
+        # As few EXCITEs as max_batch allows, evenly filled: 412 vectors go as 206 + 206, not as
+        # 409 + 3, whose sliver would cost a medium call and a round trip of its own.
+        n_frames = -(-batch // self.max_batch)
+        bounds = [batch * i // n_frames for i in range(n_frames + 1)]
+        requests = [(MsgType.EXCITE, self._excite_payload(rows[start:stop]), self._excite_timeout(stop - start))
+                    for start, stop in zip(bounds, bounds[1:])]
         measured = np.empty((batch, self.n_sensors), np.float32)
-        for start, reply in zip(starts, replies):
+
+        def store(index: int, reply: p.Frame) -> None:
+            start, stop = bounds[index], bounds[index + 1]
             codes = p.unpack_measure(reply.payload)
-            expected = (min(self.max_batch, batch - start), self.n_sensors)
-            if codes.shape != expected:
-                raise ProtocolError(f"{self.url}: MEASURE has shape {codes.shape}, expected {expected}")
-            np.multiply(codes, self.sensor_scale, out=measured[start:start + expected[0]], casting="unsafe")
+            if codes.shape != (stop - start, self.n_sensors):
+                raise ProtocolError(f"{self.url}: MEASURE has shape {codes.shape}, "
+                                    f"expected {(stop - start, self.n_sensors)}")
+            np.multiply(codes, self.sensor_scale, out=measured[start:stop], casting="unsafe")
+
+        self._exchange(requests, on_reply=store)
         self.counters.passes += batch
         return measured
+
+    def _encode(self, actuation: np.ndarray) -> np.ndarray:
+        """All rows as EXCITE carries them: int16 codes, or bit-packed element states."""
+        if self._packing == "bits":
+            if not np.isfinite(actuation).all():
+                raise ValueError(f"actuator commands for {self.url} contain NaN or inf")
+            return p.pack_bits(actuation >= 0.5)
+        try:
+            return p.quantize(actuation, self.actuator_scale)  # it rejects NaN and inf
+        except ValueError as exc:
+            raise ValueError(f"actuator commands for {self.url}: {exc}") from None
+
+    def _excite_payload(self, rows: np.ndarray) -> bytes:
+        return p.BATCH_HEADER.pack(rows.shape[0], self.n_actuators) + rows.tobytes()
 
     def describe(self) -> dict:
         described = {"url": self.url, "kind": "serial", **self.info,
@@ -323,9 +345,12 @@ class Device:
 
     # -- the link engine ----------------------------------------------------------------------
 
-    def _exchange(self, requests: list[tuple[int, bytes, float]]) -> list[p.Frame]:
+    def _exchange(self, requests: list[tuple[int, bytes, float]],
+                  on_reply: Callable[[int, p.Frame], None] | None = None) -> list[p.Frame]:
         """Send requests pipelined, return their replies in request order.
 
+        on_reply(index, reply), if given, is called as each reply arrives: the host decodes one
+        while the device still measures the next.
         A sliding window keeps every unanswered request within the device's reply cache
         (in_flight replies), so a re-send is answered from the cache, never run twice.
         """
@@ -344,9 +369,11 @@ class Device:
                 self._send(job, first=True)
                 waiting[job.seq] = job
                 next_job += 1
-            if self._tx and port.fd is not None:
-                self._flush_some(port)  # a link is nearly always writable: skip one select
+                if port.fd is not None:
+                    self._flush_some(port)  # on the wire before the next frame is even framed
             self.counters.peak_in_flight = max(self.counters.peak_in_flight, len(waiting))
+            if self._tx and port.fd is not None:
+                self._flush_some(port)  # a link is nearly always writable: skip one poll
             head = next(iter(waiting.values()))
             deadline = max(head.sent_at, last_reply) + head.timeout
             now = time.monotonic()
@@ -360,9 +387,12 @@ class Device:
             if self._parser.pending and now - self._last_rx >= p.HOST_INTER_BYTE_TIMEOUT_S:
                 events += self._parser.expire()
             for event in events:
-                if self._handle(event, waiting, now):
+                answered = self._handle(event, waiting, now)
+                if answered is not None:
                     done += 1
                     last_reply = now
+                    if on_reply is not None:
+                        on_reply(answered.index, event)
             if head.seq in waiting and now >= max(head.sent_at, last_reply) + head.timeout:
                 self.counters.timeouts += 1
                 self._resend(head, waiting, "no reply before its timeout")
@@ -413,8 +443,9 @@ class Device:
         self.counters.bytes_in += len(data)
         return self._parser.feed(data)
 
-    def _handle(self, event: p.Frame | p.FrameFault, waiting: OrderedDict[int, _Job], now: float) -> bool:
-        """Apply one parser event; True when it completed a request."""
+    def _handle(self, event: p.Frame | p.FrameFault, waiting: OrderedDict[int, _Job],
+                now: float) -> _Job | None:
+        """Apply one parser event; the job it answered, if any."""
         if isinstance(event, p.FrameFault):
             if event.kind == "bad_crc":
                 self.counters.crc_errors += 1
@@ -423,29 +454,29 @@ class Device:
                     self._resend(job, waiting, "reply failed its CRC-32")  # the device answers from its cache
             elif event.kind != "truncated":
                 self.counters.header_errors += 1
-            return False
+            return None
         job = waiting.get(event.seq)
         if job is None:
             self.counters.stale_replies += 1
-            return False
+            return None
         if event.type == MsgType.ERROR:
             code, request_type, message = p.unpack_error(event.payload)
             if request_type != job.type:
                 self.counters.stale_replies += 1
-                return False
+                return None
             if code == ErrorCode.BAD_CRC:
                 self.counters.crc_errors += 1
                 self._resend(job, waiting, "device saw a CRC-32 error in the request")
-                return False
+                return None
             del waiting[job.seq]
             raise DeviceError.for_code(code, request_type, message, self.url)
         if event.type != p.reply_type(job.type):
             self.counters.stale_replies += 1
-            return False
+            return None
         del waiting[job.seq]
         job.reply = event
         self.counters.latencies_s.append(now - job.first_sent)
-        return True
+        return job
 
     def _require_port(self) -> _Port:
         if self._port is None:

@@ -56,10 +56,10 @@ class EmulatedDevice(Device):
         finally:
             self.emulator.close()
 
-    def _exchange(self, requests):
+    def _exchange(self, requests, on_reply=None):
         # The one place every request passes: a vanished firmware process is named here.
         try:
-            return super()._exchange(requests)
+            return super()._exchange(requests, on_reply)
         except LinkError as exc:
             if not self._opened or self.emulator.explain_exit() is None:
                 raise

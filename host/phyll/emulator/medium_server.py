@@ -10,7 +10,9 @@ saturated readings are counted. A medium that raises or returns a wrong shape or
 values answers status 1 with a message: the host gets ERROR HAL_FAULT naming the medium.
 
 One thread per emulator, in the process that owns the medium: while the firmware computes, this
-thread sleeps in recv (GIL released); it reads with MSG_WAITALL and answers with one sendmsg.
+thread sleeps in recv (GIL released). It reads whatever has arrived into one buffer -- a request
+is normally one recv, and the firmware may queue the next request before this one is answered
+(it begins the next EXCITE early) -- and answers with one sendmsg.
 """
 from __future__ import annotations
 
@@ -42,9 +44,10 @@ class MediumServer:
         self._vector_bytes = p.bits_per_vector(self._n_act) if self._bits else 2 * self._n_act
         self._actuator_scale = np.float32(description["actuator_scale"])
         self._sensor_step = np.float32(1.0 / float(description["sensor_scale"]))
-        self._request = bytearray(HEADER.size)
         self._reply = bytearray(HEADER.size)
-        self._payload = bytearray(p.MAX_PAYLOAD)
+        # Room for two whole requests: the one served and the next one arriving behind it.
+        self._buffer = bytearray(2 * (HEADER.size + p.MAX_PAYLOAD))
+        self._start = self._end = 0
         self.excites = 0
         self.passes = 0
         self.saturated_readings = 0
@@ -83,15 +86,16 @@ class MediumServer:
     def serve(self) -> None:
         text = json.dumps(self.description).encode()
         self._channel.sendall(struct.pack("<I", len(text)) + text)
-        request = self._request
-        while self._read_exact(memoryview(request)):
-            op, _, count, size = HEADER.unpack(request)
-            if size > len(self._payload):
-                self._fault(f"medium request of {size} bytes exceeds {len(self._payload)}")
+        while self._buffered(HEADER.size):
+            op, _, count, size = HEADER.unpack_from(self._buffer, self._start)
+            if size > p.MAX_PAYLOAD:
+                self._fault(f"medium request of {size} bytes exceeds {p.MAX_PAYLOAD}")
                 return  # the stream cannot be resynchronised past an unread payload
-            payload = memoryview(self._payload)[:size]
-            if size and not self._read_exact(payload):
-                return
+            if not self._buffered(HEADER.size + size):
+                raise ConnectionResetError("medium channel closed mid-request")
+            begin = self._start + HEADER.size
+            self._start = begin + size
+            payload = memoryview(self._buffer)[begin:self._start]
             if op == OP_EXCITE:
                 self._excite(count, payload)
             elif op in (OP_STATIC, OP_SAFE):
@@ -132,7 +136,7 @@ class MediumServer:
         if self._bits:
             packed = np.frombuffer(payload, np.uint8).reshape(batch, self._vector_bytes)
             return p.unpack_bits(packed, self._n_act).astype(np.float32)
-        codes = np.frombuffer(payload, _I16).reshape(batch, self._n_act)
+        codes = np.ndarray((batch, self._n_act), _I16, payload)
         return np.multiply(codes, self._actuator_scale, dtype=np.float32)
 
     # -- bytes ----------------------------------------------------------------------------------
@@ -151,14 +155,23 @@ class MediumServer:
             rest = (bytes(self._reply) + bytes(body))[sent:]
             self._channel.sendall(rest)
 
-    def _read_exact(self, view: memoryview) -> bool:
-        """Fill view; False on a clean end of stream before its first byte."""
-        got = self._channel.recv_into(view, len(view), socket.MSG_WAITALL)
-        while got < len(view):
-            if got == 0:
-                return False
-            more = self._channel.recv_into(view[got:], len(view) - got, socket.MSG_WAITALL)
-            if more == 0:
-                raise ConnectionResetError("medium channel closed mid-request")
-            got += more
+    def _buffered(self, n: int) -> bool:
+        """Make n bytes of the request at _start buffered (n <= half the buffer); False at a
+        clean end of stream, i.e. one before any of them."""
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._start + n > len(self._buffer):
+            # The request would run past the end: move what is buffered of it to the front (rare:
+            # it takes a request queued behind a pipelined one; a copy of one request at most).
+            left = self._end - self._start
+            self._buffer[:left] = self._buffer[self._start:self._end]
+            self._start, self._end = 0, left
+        with memoryview(self._buffer) as view:
+            while self._end - self._start < n:
+                got = self._channel.recv_into(view[self._end:])
+                if got == 0:
+                    if self._end == self._start:
+                        return False
+                    raise ConnectionResetError("medium channel closed mid-request")
+                self._end += got
         return True

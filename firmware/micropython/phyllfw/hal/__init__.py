@@ -11,7 +11,9 @@ A HAL is given its buses and pins (never creates them) and exposes:
 Optionally, a HAL whose measurement happens elsewhere (the emulator's medium process) splits
 excite into excite_begin(vectors, batch) and excite_end(batch, out) and exposes reply_stream, a
 pollable stream that turns readable when excite_end will not block: in between, the frame loop
-reads the next requests from a non-blocking link instead of waiting.
+reads the next requests from a non-blocking link instead of waiting, and may begin the next
+EXCITE before ending this one (at most two begun; excite_end ends them in the order begun).
+excite_begin must be done with `vectors` when it returns: the frame loop reuses that memory.
 """
 
 

@@ -15,6 +15,8 @@ import struct
 from micropython import const
 
 from .. import clock
+from ..frame import MAX_PAYLOAD
+from ..views import Views
 from . import Hal, HalFault
 
 _HEADER = const(8)
@@ -30,7 +32,9 @@ class EmuHal(Hal):
         """channel: a blocking stream (readinto/write) connected to the host's medium server."""
         self._channel = channel
         self.reply_stream = channel  # readable once excite_end will not block (see FrameServer)
-        self._request = bytearray(_HEADER)
+        # A request leaves in one write: the medium thread then wakes once, with all of it there.
+        self._request = bytearray(_HEADER + MAX_PAYLOAD)
+        self._request_views = Views(self._request, 0)
         self._reply = bytearray(_HEADER)
         self.description = self._read_description()
         for key in _REQUIRED:
@@ -91,10 +95,11 @@ class EmuHal(Hal):
         self._receive()
 
     def _send(self, op, count, payload):
-        struct.pack_into("<BBHI", self._request, 0, op, 0, count, len(payload))
-        self._channel.write(self._request)
-        if len(payload):
-            self._channel.write(payload)
+        n = len(payload)
+        request = self._request
+        struct.pack_into("<BBHI", request, 0, op, 0, count, n)
+        request[_HEADER:_HEADER + n] = payload
+        self._channel.write(self._request_views.get(_HEADER + n))
 
     def _receive(self):
         """Read the reply header; a fault reply raises HalFault with the medium's message."""
