@@ -35,10 +35,11 @@
 
 /* SS_COLUMNS: `stride` must be a multiple of it (one forward tile's width). */
 enum { SS_LANES = 8, SS_COLUMNS = 16 };
-/* Tiles: forward SS_FWD_ROWS rows of W x SS_COLUMNS samples (8 accumulators); gradient
- * SS_GRAD_O x SS_GRAD_J entries, or SS_GRAD_TALL x 1 for the columns left over. Eight
- * independent sums hide the FMA latency (4 cycles, 2 units). */
-enum { SS_FWD_ROWS = 4, SS_GRAD_O = 2, SS_GRAD_J = 4, SS_GRAD_TALL = 8 };
+/* Tiles of at most 12 accumulators, of the 16 vector registers AVX2 has: the forward takes up
+ * to SS_FWD_ROWS rows of W x SS_COLUMNS samples, the gradient SS_GRAD_O x SS_GRAD_J entries of
+ * dW. Twelve independent sums keep both FMA units busy with room for load latency, and each
+ * vector loaded serves several FMAs (the loads, not the FMAs, were the limit at 8). */
+enum { SS_FWD_ROWS = 6, SS_GRAD_O = 3, SS_GRAD_J = 4, SS_MAX_ACC = 12 };
 
 /* One vector of SS_LANES floats: a ymm register under AVX2, two xmm registers in the baseline
  * build; ss_uvec is the same type allowed at any float alignment, for loads and stores. */

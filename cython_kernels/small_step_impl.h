@@ -13,6 +13,9 @@ SS_INLINE void SS_NAME(ss_forward_tile)(const ss_problem *p, const float *W, con
         acc[r][0] = acc[r][1] = (ss_vec){0};
     for (ptrdiff_t j = 0; j < d_in; j++, x += s) {
         ss_vec x0 = SS_LOAD(x), x1 = SS_LOAD(x + SS_LANES);
+        /* the next strip's line of this row: its rows lie a stride apart, too far apart for
+         * the hardware prefetcher to follow */
+        __builtin_prefetch(x + SS_COLUMNS);
         for (int r = 0; r < R; r++) {
             float wr = w[r * d_in + j];
             acc[r][0] += wr * x0;
@@ -46,14 +49,23 @@ SS_INLINE void SS_NAME(ss_forward_tile)(const ss_problem *p, const float *W, con
 
 SS_INLINE void SS_NAME(ss_forward)(const ss_problem *p, const float *W, const float *b,
                                    int stats) {
-    /* samples outer: a column strip of Xt stays in L1 while every row block of W passes over it;
-     * the literal row counts let the compiler unroll each tile completely */
+    /* row blocks as even as SS_FWD_ROWS allows (20 rows: 4 x 5), each tile a literal size the
+     * compiler unrolls completely; samples outer, so a column strip of Xt stays in L1 while
+     * every row block of W passes over it */
+    const int d_out = p->d_out, blocks = (d_out + SS_FWD_ROWS - 1) / SS_FWD_ROWS;
     for (ptrdiff_t i0 = 0; i0 < p->stride; i0 += SS_COLUMNS) {
-        int o0 = 0;
-        for (; o0 + SS_FWD_ROWS <= p->d_out; o0 += SS_FWD_ROWS)
-            SS_NAME(ss_forward_tile)(p, W, b, SS_FWD_ROWS, o0, i0, stats);
-        for (; o0 < p->d_out; o0++)
-            SS_NAME(ss_forward_tile)(p, W, b, 1, o0, i0, stats);
+        for (int k = 0, o0 = 0; k < blocks; k++) {
+            int o1 = (int)((long)d_out * (k + 1) / blocks);
+            switch (o1 - o0) {
+            case 6: SS_NAME(ss_forward_tile)(p, W, b, 6, o0, i0, stats); break;
+            case 5: SS_NAME(ss_forward_tile)(p, W, b, 5, o0, i0, stats); break;
+            case 4: SS_NAME(ss_forward_tile)(p, W, b, 4, o0, i0, stats); break;
+            case 3: SS_NAME(ss_forward_tile)(p, W, b, 3, o0, i0, stats); break;
+            case 2: SS_NAME(ss_forward_tile)(p, W, b, 2, o0, i0, stats); break;
+            default: SS_NAME(ss_forward_tile)(p, W, b, 1, o0, i0, stats); break;
+            }
+            o0 = o1;
+        }
     }
 }
 
@@ -83,15 +95,16 @@ SS_INLINE void SS_NAME(ss_sum_lanes)(const ss_vec *acc, int k, float *out) {
 #endif
 }
 
-/* grad[o0 .. o0+OS, j0 .. j0+JS) = dZt Xt^T: SS_LANES partial sums per entry (OS x JS <= 8). */
+/* dW[o0 .. o0+OS, j0 .. j0+JS) = dZt Xt^T: SS_LANES partial sums per entry, added up at the
+ * end (OS x JS <= SS_MAX_ACC). */
 SS_INLINE void SS_NAME(ss_grad_tile)(const ss_problem *p, int OS, int JS, int o0, int j0) {
     const ptrdiff_t s = p->stride;
     const float *dz = p->Zt + o0 * s, *x = p->Xt + j0 * s;
-    ss_vec acc[8];
+    ss_vec acc[SS_MAX_ACC];
     for (int t = 0; t < OS * JS; t++)
         acc[t] = (ss_vec){0};
     for (ptrdiff_t i = 0; i < s; i += SS_LANES) {
-        ss_vec d[SS_GRAD_TALL], xv[SS_GRAD_J];
+        ss_vec d[SS_GRAD_O], xv[SS_GRAD_J];
         for (int a = 0; a < OS; a++)
             d[a] = SS_LOAD(dz + a * s + i);
         for (int c = 0; c < JS; c++)
@@ -100,32 +113,36 @@ SS_INLINE void SS_NAME(ss_grad_tile)(const ss_problem *p, int OS, int JS, int o0
             for (int c = 0; c < JS; c++)
                 acc[a * JS + c] += d[a] * xv[c];
     }
-    float sums[8];
-    SS_NAME(ss_sum_lanes)(acc, OS * JS, sums);
+    float sums[SS_MAX_ACC + 4];
+    SS_NAME(ss_sum_lanes)(acc, OS * JS < 8 ? OS * JS : 8, sums);
+    if (OS * JS > 8)
+        SS_NAME(ss_sum_lanes)(acc + 8, OS * JS - 8, sums + 8);
     const int rows = p->d_in + 1;
     for (int a = 0; a < OS; a++)
         for (int c = 0; c < JS; c++)
             p->grad[(o0 + a) * rows + j0 + c] = sums[a * JS + c];
 }
 
+/* Rows o0 .. o0+OS of dW: whole SS_GRAD_J column blocks, then the d_in % SS_GRAD_J left. */
+SS_INLINE void SS_NAME(ss_grad_rows)(const ss_problem *p, int OS, int o0) {
+    const int d_in = p->d_in, j_blocked = d_in - d_in % SS_GRAD_J;
+    for (int j0 = 0; j0 < j_blocked; j0 += SS_GRAD_J)
+        SS_NAME(ss_grad_tile)(p, OS, SS_GRAD_J, o0, j0);
+    switch (d_in - j_blocked) {
+    case 3: SS_NAME(ss_grad_tile)(p, OS, 3, o0, j_blocked); break;
+    case 2: SS_NAME(ss_grad_tile)(p, OS, 2, o0, j_blocked); break;
+    case 1: SS_NAME(ss_grad_tile)(p, OS, 1, o0, j_blocked); break;
+    }
+}
+
+/* dW = dZt Xt^T (the db column comes from the backward loop). */
 SS_INLINE void SS_NAME(ss_grad)(const ss_problem *p) {
-    const int rows = p->d_in + 1, d_out = p->d_out;
-    const int j_blocked = rows - rows % SS_GRAD_J, o_blocked = d_out - d_out % SS_GRAD_O;
-    int o0, j0;
-    for (o0 = 0; o0 < o_blocked; o0 += SS_GRAD_O)
-        for (j0 = 0; j0 < j_blocked; j0 += SS_GRAD_J)
-            SS_NAME(ss_grad_tile)(p, SS_GRAD_O, SS_GRAD_J, o0, j0);
-    for (; o0 < d_out; o0++)
-        for (j0 = 0; j0 < j_blocked; j0 += SS_GRAD_J)
-            SS_NAME(ss_grad_tile)(p, 1, SS_GRAD_J, o0, j0);
-    /* the last rows % 4 columns (always the db column): tall tiles keep eight sums going */
-    for (j0 = j_blocked; j0 < rows; j0++) {
-        for (o0 = 0; o0 + SS_GRAD_TALL <= d_out; o0 += SS_GRAD_TALL)
-            SS_NAME(ss_grad_tile)(p, SS_GRAD_TALL, 1, o0, j0);
-        for (; o0 + SS_FWD_ROWS <= d_out; o0 += SS_FWD_ROWS)
-            SS_NAME(ss_grad_tile)(p, SS_FWD_ROWS, 1, o0, j0);
-        for (; o0 < d_out; o0++)
-            SS_NAME(ss_grad_tile)(p, 1, 1, o0, j0);
+    const int d_out = p->d_out, o_blocked = d_out - d_out % SS_GRAD_O;
+    for (int o0 = 0; o0 < o_blocked; o0 += SS_GRAD_O)
+        SS_NAME(ss_grad_rows)(p, SS_GRAD_O, o0);
+    switch (d_out - o_blocked) {
+    case 2: SS_NAME(ss_grad_rows)(p, 2, o_blocked); break;
+    case 1: SS_NAME(ss_grad_rows)(p, 1, o_blocked); break;
     }
 }
 
@@ -205,17 +222,27 @@ static float SS_NAME(ss_coefficients)(const ss_problem *p, float theta, int want
     return want_loss ? loss / (float)n : 0;
 }
 
-/* Zt <- dL/dz in place (padding columns become 0: alpha and beta are 0 there), then grad. */
+/* Zt <- dL/dz in place (padding columns become 0: alpha and beta are 0 there), db = its row
+ * sums into grad's last column, then dW. */
 SS_INLINE void SS_NAME(ss_backward)(const ss_problem *p) {
     const ptrdiff_t s = p->stride;
-    const float *restrict alpha = p->alpha, *restrict beta = p->beta;
+    const int rows = p->d_in + 1;
+    const ss_vec zero = {0};
     for (int o = 0; o < p->d_out; o++) {
-        float *restrict row = p->Zt + o * s;
+        float *row = p->Zt + o * s;
         const float weight = p->proto[o];
-        for (ptrdiff_t j = 0; j < s; j++) {
-            float z = row[j], t = alpha[j] * weight;
-            row[j] = (z > 0 ? t : (z < 0 ? -t : 0)) - beta[j] * z;
+        ss_vec db = zero;
+        for (ptrdiff_t j = 0; j < s; j += SS_LANES) {
+            ss_vec z = SS_LOAD(row + j), t = SS_LOAD(p->alpha + j) * weight;
+            ss_vec signed_t = SS_NAME(ss_select)(z > 0, t, SS_NAME(ss_select)(z < 0, -t, zero));
+            ss_vec dz = signed_t - SS_LOAD(p->beta + j) * z;
+            SS_STORE(row + j, dz);
+            db += dz;
         }
+        float sum = 0;
+        for (int l = 0; l < SS_LANES; l++)
+            sum += db[l];
+        p->grad[o * rows + rows - 1] = sum;
     }
     SS_NAME(ss_grad)(p);
 }
@@ -274,8 +301,18 @@ static int SS_NAME(ss_loss_and_grad)(const ss_problem *p, const float *W, const 
 }
 
 static void SS_NAME(ss_products)(const ss_problem *p, const float *W, int repeat) {
+    const int rows = p->d_in + 1;
     for (int r = 0; r < repeat; r++) {
         SS_NAME(ss_forward)(p, W, NULL, 0);
         SS_NAME(ss_grad)(p);
+        for (int o = 0; o < p->d_out; o++) {  /* db = Zt 1, which the backward loop sums */
+            ss_vec sums = {0};
+            for (ptrdiff_t j = 0; j < p->stride; j += SS_LANES)
+                sums += SS_LOAD(p->Zt + o * p->stride + j);
+            float sum = 0;
+            for (int l = 0; l < SS_LANES; l++)
+                sum += sums[l];
+            p->grad[o * rows + rows - 1] = sum;
+        }
     }
 }
