@@ -346,8 +346,8 @@ class _ScriptedPairWait:
         return 1 if script and not isinstance(script[0], int) else 2
 
 
-def _split_server(script, nonblocking):
-    link = ScriptedLink(script)
+def _split_server(script, nonblocking, link_type=ScriptedLink):
+    link = link_type(script)
     link.nonblocking = nonblocking
     waiter = _ScriptedPairWait(link)
     link.pair_wait = lambda stream: waiter
@@ -410,13 +410,6 @@ class _HangUpOnWrite(ScriptedLink):
 
 
 def test_host_leaving_with_an_excite_begun_ends_it_before_safe():
-    link = _HangUpOnWrite([_excite(1), _excite(2)])
-    link.nonblocking = True
-    waiter = _ScriptedPairWait(link)
-    link.pair_wait = lambda stream: waiter
-    box = []
-    hal = _SplitHal(RecordingHal(ANALOG_DEVICE), box)
-    server = FrameServer(link, hal, "unix", rx_frames=2, now=link.now)
-    box.append(server)
+    server, _, hal, _ = _split_server([_excite(1), _excite(2)], True, _HangUpOnWrite)
     server.serve()  # the reply to the first EXCITE finds the host gone
     assert hal.calls == ["begin", "begin", "end", "end"] and not hal.pending and hal.safes == 1
