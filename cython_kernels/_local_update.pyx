@@ -288,30 +288,6 @@ cdef Py_ssize_t _small_stride(Py_ssize_t n2) noexcept nogil:
 _workspaces = threading.local()
 
 
-cdef float* _small_workspace(ss_problem* p, Py_ssize_t n, int d_in, int d_out,
-                             const float* proto) except NULL:
-    """Point p at Xt, Zt, grad and the four per-sample rows in this thread's workspace. alpha
-    and beta start all 0; the steps write only their first 2n entries."""
-    cdef Py_ssize_t stride = _small_stride(2 * n), rows = d_in + 1
-    cdef Py_ssize_t total = (rows + d_out + 4) * stride + d_out * rows, k
-    block = getattr(_workspaces, "block", None)
-    if block is None or cnp.PyArray_DIM(<cnp.ndarray>block, 0) < total:
-        block = np.empty(total, np.float32)
-        _workspaces.block = block
-    cdef float* start = <float*>cnp.PyArray_DATA(<cnp.ndarray>block)
-    p.d_out, p.d_in, p.n, p.stride, p.proto = d_out, d_in, n, stride, proto
-    p.Xt = start
-    p.Zt = start + rows * stride
-    p.sumsq = p.Zt + d_out * stride
-    p.dot = p.sumsq + stride
-    p.alpha = p.dot + stride
-    p.beta = p.alpha + stride
-    p.grad = p.beta + stride
-    for k in range(2 * stride):
-        p.alpha[k] = 0
-    return start
-
-
 cdef void _stack_rows(const float[:, :] pos, const float[:, :] neg, Py_ssize_t first,
                       float* Xt, Py_ssize_t stride) noexcept nogil:
     """Xt rows first.. first+d: column k of pos then of neg, samples in blocks of _STACK_BLOCK
@@ -342,6 +318,34 @@ cdef void _stack_small(const float[:, :] p_pos, const float[:, :] h_pos,
             Xt[k * stride + i] = 0
 
 
+cdef int _small_problem(ss_problem* p, const float[:, :] p_pos, const float[:, :] h_pos,
+                        const float[:, :] p_neg, const float[:, :] h_neg, int d_out,
+                        const float* proto) except -1:
+    """Point p at Xt, Zt, grad and the four per-sample rows in this thread's workspace and stack
+    the inputs into Xt. alpha and beta start all 0; the steps write only their first 2n."""
+    cdef Py_ssize_t n = p_pos.shape[0], d_in = p_pos.shape[1] + h_pos.shape[1]
+    cdef Py_ssize_t stride = _small_stride(2 * n), rows = d_in + 1
+    cdef Py_ssize_t total = (rows + d_out + 4) * stride + d_out * rows, k
+    block = getattr(_workspaces, "block", None)
+    if block is None or cnp.PyArray_DIM(<cnp.ndarray>block, 0) < total:
+        block = np.empty(total, np.float32)
+        _workspaces.block = block
+    cdef float* start = <float*>cnp.PyArray_DATA(<cnp.ndarray>block)
+    p.d_out, p.d_in, p.n, p.stride, p.proto = d_out, d_in, n, stride, proto
+    p.Xt = start
+    p.Zt = start + rows * stride
+    p.sumsq = p.Zt + d_out * stride
+    p.dot = p.sumsq + stride
+    p.alpha = p.dot + stride
+    p.beta = p.alpha + stride
+    p.grad = p.beta + stride
+    with nogil:
+        for k in range(2 * stride):
+            p.alpha[k] = 0
+        _stack_small(p_pos, h_pos, p_neg, h_neg, start, stride)
+    return 0
+
+
 def loss_and_grads(const floating[:, :] p_pos, const floating[:, :] h_pos,
                    const floating[:, :] p_neg, const floating[:, :] h_neg,
                    const floating[:, ::1] W, const floating[::1] b, const floating[::1] proto,
@@ -350,14 +354,12 @@ def loss_and_grads(const floating[:, :] p_pos, const floating[:, :] h_pos,
     cdef Py_ssize_t n2 = 2 * p_pos.shape[0], d_in = W.shape[1], o, j
     dtype = np.float32 if floating is float else np.float64
     cdef ss_problem problem
-    cdef float* Xt
     cdef float small_loss
     cdef int status
     if floating is float:
         if uses_small_products(dtype, d_in, W.shape[0]):
-            Xt = _small_workspace(&problem, p_pos.shape[0], d_in, W.shape[0], &proto[0])
+            _small_problem(&problem, p_pos, h_pos, p_neg, h_neg, W.shape[0], &proto[0])
             with nogil:
-                _stack_small(p_pos, h_pos, p_neg, h_neg, Xt, problem.stride)
                 status = ss_loss_and_grad(&problem, &W[0, 0], &b[0], theta, &small_loss)
                 if status == 0:
                     for o in range(W.shape[0]):
@@ -400,16 +402,14 @@ def local_update(const floating[:, :] p_pos, const floating[:, :] h_pos,
     dtype = np.float32 if floating is float else np.float64
     cdef ss_problem problem
     cdef ss_adam small_adam
-    cdef float* Xt
     cdef float small_loss
     cdef int status
     if floating is float:
         if uses_small_products(dtype, W.shape[1], W.shape[0]):
             small_adam = ss_adam(&W[0, 0], &b[0], &m_W[0, 0], &v_W[0, 0], &m_b[0], &v_b[0],
                                  step, lr, hyper.beta1, hyper.beta2, hyper.eps)
-            Xt = _small_workspace(&problem, p_pos.shape[0], W.shape[1], W.shape[0], &proto[0])
+            _small_problem(&problem, p_pos, h_pos, p_neg, h_neg, W.shape[0], &proto[0])
             with nogil:
-                _stack_small(p_pos, h_pos, p_neg, h_neg, Xt, problem.stride)
                 status = ss_local_update(&problem, &small_adam, theta, n_inner, &small_loss)
             if status:
                 return float("nan")
@@ -459,9 +459,8 @@ def small_products(const float[:, :] p_pos, const float[:, :] h_pos, const float
     cdef float[:, ::1] Zt_view = Zt, grad_view = grad
     cdef ss_problem problem
     cdef float dummy_proto = 0
-    cdef float* Xt = _small_workspace(&problem, n, d_in, d_out, &dummy_proto)
+    _small_problem(&problem, p_pos, h_pos, p_neg, h_neg, d_out, &dummy_proto)
     with nogil:
-        _stack_small(p_pos, h_pos, p_neg, h_neg, Xt, problem.stride)
         ss_products(&problem, &W[0, 0], repeat)
         for o in range(d_out):
             for k in range(2 * n):

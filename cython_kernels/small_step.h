@@ -55,7 +55,8 @@ typedef struct {
     ptrdiff_t stride;     /* columns of Xt, Zt and the per-sample rows: >= 2n, whole vectors */
     const float *Xt, *proto;
     float *Zt, *grad;
-    float *sumsq, *dot, *alpha, *beta;  /* per sample: ||z||^2, |z|.proto, dL/dz coefficients */
+    /* per sample: ||z||^2 (then ||z||), |z|.proto (then g), dL/dz coefficients */
+    float *sumsq, *dot, *alpha, *beta;
 } ss_problem;
 
 typedef struct {

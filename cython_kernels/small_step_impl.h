@@ -69,6 +69,14 @@ SS_INLINE void SS_NAME(ss_forward)(const ss_problem *p, const float *W, const fl
     }
 }
 
+/* The sum of v's lanes, in lane order. */
+SS_INLINE float SS_NAME(ss_lane_sum)(ss_vec v) {
+    float sum = 0;
+    for (int l = 0; l < SS_LANES; l++)
+        sum += v[l];
+    return sum;
+}
+
 /* out[t] = the sum of acc[t]'s lanes, t < k <= 8. */
 SS_INLINE void SS_NAME(ss_sum_lanes)(const ss_vec *acc, int k, float *out) {
 #ifdef SS_AVX2
@@ -86,12 +94,8 @@ SS_INLINE void SS_NAME(ss_sum_lanes)(const ss_vec *acc, int k, float *out) {
     for (int t = 0; t < k; t++)
         out[t] = all[t];
 #else
-    for (int t = 0; t < k; t++) {
-        float sum = 0;
-        for (int l = 0; l < SS_LANES; l++)
-            sum += acc[t][l];
-        out[t] = sum;
-    }
+    for (int t = 0; t < k; t++)
+        out[t] = SS_NAME(ss_lane_sum)(acc[t]);
 #endif
 }
 
@@ -182,17 +186,17 @@ SS_INLINE ss_vec SS_NAME(ss_exp)(ss_vec x) {
 /* From sumsq and dot: per sample dL/dz_oj = alpha_j proto_o sign(z_oj) - beta_j z_oj. With
  * g = cos(|z|, proto) = dot / n, n = max(||z||, 1e-12) and a = |z|: dg/da = proto / n - g a / n^2
  * (the second term is 0 where the floor holds n constant). Returns the loss if asked, else 0.
- * dot is overwritten by g. */
+ * sumsq is overwritten by ||z|| and dot by g. */
 static float SS_NAME(ss_coefficients)(const ss_problem *p, float theta, int want_loss) {
     const ptrdiff_t n = p->n, n2 = 2 * n;
     float *restrict g = p->dot, *restrict alpha = p->alpha, *restrict beta = p->beta;
-    const float *restrict sumsq = p->sumsq;
+    float *restrict norm = p->sumsq;
     const float norm_floor = 1e-12f, scale = theta / (float)n;
     float loss = 0;
     ptrdiff_t i = 0;
     for (ptrdiff_t j = 0; j < n2; j++) {  /* vectorised: sqrt and divide along the batch */
-        float norm = sqrtf(sumsq[j]);
-        g[j] = g[j] / (norm > norm_floor ? norm : norm_floor);
+        norm[j] = sqrtf(norm[j]);
+        g[j] = g[j] / (norm[j] > norm_floor ? norm[j] : norm_floor);
     }
     /* dL/dg_pos = -dL/dg_neg = -(theta / n) sigmoid(u), u = -theta (g_pos - g_neg); e^-u
      * overflowing to inf gives 0 */
@@ -214,9 +218,8 @@ static float SS_NAME(ss_coefficients)(const ss_problem *p, float theta, int want
         }
     }
     for (ptrdiff_t j = 0; j < n2; j++) {
-        float norm = sqrtf(sumsq[j]);
-        float floored = norm > norm_floor ? norm : norm_floor;
-        beta[j] = norm >= norm_floor ? alpha[j] * g[j] / (floored * floored) : 0;
+        float floored = norm[j] > norm_floor ? norm[j] : norm_floor;
+        beta[j] = norm[j] >= norm_floor ? alpha[j] * g[j] / (floored * floored) : 0;
         alpha[j] = alpha[j] / floored;
     }
     return want_loss ? loss / (float)n : 0;
@@ -239,10 +242,7 @@ SS_INLINE void SS_NAME(ss_backward)(const ss_problem *p) {
             SS_STORE(row + j, dz);
             db += dz;
         }
-        float sum = 0;
-        for (int l = 0; l < SS_LANES; l++)
-            sum += db[l];
-        p->grad[o * rows + rows - 1] = sum;
+        p->grad[o * rows + rows - 1] = SS_NAME(ss_lane_sum)(db);
     }
     SS_NAME(ss_grad)(p);
 }
@@ -309,10 +309,7 @@ static void SS_NAME(ss_products)(const ss_problem *p, const float *W, int repeat
             ss_vec sums = {0};
             for (ptrdiff_t j = 0; j < p->stride; j += SS_LANES)
                 sums += SS_LOAD(p->Zt + o * p->stride + j);
-            float sum = 0;
-            for (int l = 0; l < SS_LANES; l++)
-                sum += sums[l];
-            p->grad[o * rows + rows - 1] = sum;
+            p->grad[o * rows + rows - 1] = SS_NAME(ss_lane_sum)(sums);
         }
     }
 }
