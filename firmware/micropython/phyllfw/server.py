@@ -135,21 +135,19 @@ class FrameServer:
         """Size of the CRC-valid frame now at the start of the buffer; 0 if none came in time."""
         if self._started:
             return self._started  # checked when it was started
-        rx = self._rx
         while True:
             if self._have < HEADER_SIZE:
                 if not self._fill(HEADER_SIZE):
                     return 0
                 continue
-            if rx[0] != 0xA5 or rx[1] != 0x5A:
+            size = self._frame_size()
+            if size < 0:
                 self._realign(0)
                 continue
-            length = rx[6] | rx[7] << 8
-            if rx[2] != PROTOCOL or length > MAX_PAYLOAD or rx[9] != crc32(self._rx_head) & 0xFF:
+            if not size:
                 self.header_errors += 1
                 self._realign(1)
                 continue
-            size = HEADER_SIZE + length + CRC_SIZE
             if self._have < size:
                 if not self._fill(size):
                     return 0
@@ -160,6 +158,17 @@ class FrameServer:
                 self._realign(1)
                 continue
             return size
+
+    def _frame_size(self):
+        """Size of the frame whose header is buffered at the start: -1 if it does not start with
+        the magic, 0 if the header is damaged (version, length bound or header CRC)."""
+        rx = self._rx
+        if rx[0] != 0xA5 or rx[1] != 0x5A:
+            return -1
+        length = rx[6] | rx[7] << 8
+        if rx[2] != PROTOCOL or length > MAX_PAYLOAD or rx[9] != crc32(self._rx_head) & 0xFF:
+            return 0
+        return HEADER_SIZE + length + CRC_SIZE
 
     def _fill(self, need):
         """Read towards `need` buffered bytes. False: stop for now (idle, or the watchdog is due).
@@ -238,15 +247,10 @@ class FrameServer:
 
     def _complete_excite(self):
         """Size of a complete, CRC-valid EXCITE frame at the buffer's start, else 0."""
-        rx = self._rx
-        have = self._have
-        if have < HEADER_SIZE or rx[0] != 0xA5 or rx[1] != 0x5A or rx[3] != frame.EXCITE:
+        if self._have < HEADER_SIZE or self._rx[3] != frame.EXCITE:
             return 0
-        length = rx[6] | rx[7] << 8
-        size = HEADER_SIZE + length + CRC_SIZE
-        if size > have or rx[2] != PROTOCOL or length > MAX_PAYLOAD or rx[9] != crc32(self._rx_head) & 0xFF:
-            return 0
-        if crc32(self._rx_frame.get(size)) != CRC_RESIDUE:
+        size = self._frame_size()
+        if size <= 0 or size > self._have or crc32(self._rx_frame.get(size)) != CRC_RESIDUE:
             return 0
         return size
 
