@@ -186,7 +186,8 @@ def bench_shape(name, batch, d_in, d_out, n_inner, repeat, burst):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
-    parser.add_argument("--repeat", type=int, help="best of N (default per shape)")
+    parser.add_argument("--repeat", type=int,
+                        help="turns, each a burst of calls per implementation (default per shape)")
     parser.add_argument("--shape", action="append", choices=SHAPES, help="default: all")
     args = parser.parse_args()
     with threadpool_limits(limits=1):
