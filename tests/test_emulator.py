@@ -153,6 +153,26 @@ def test_forward_matches_the_medium_in_process_within_int16_resolution():
 
 
 @needs_micropython
+def test_loopback_is_computed_inside_the_firmware():
+    x = np.random.default_rng(2).uniform(-1.5, 1.5, (30, 6)).astype(np.float32)  # some beyond +-1
+    with open_device("emu://loopback?width=6&runtime=micropython") as device, \
+            open_device("sim://loopback?width=6") as sim:
+        assert (device.info["medium"], device.info["runtime"]) == ("loopback", "micropython")
+        assert device.sensor_scale == device.actuator_scale
+        measured = device.forward(x)
+        sent = p.quantize(x, device.actuator_scale)  # saturated at the int16 range
+        codes = np.clip(sent, -32767, 32767)  # the device clamps to the limits, +-1
+        assert np.array_equal(measured, (codes * device.sensor_scale).astype(np.float32))
+        assert np.max(np.abs(measured - sim.forward(x))) <= 0.501 * device.sensor_scale
+        assert device.status()["clamps"] == int(np.count_nonzero(sent < -32767)) > 0
+        assert device.describe()["emulator"]["medium_server"]["excites"] == 0  # never asked
+    # with imperfections it is a medium like any other, served by the medium thread
+    with open_device("emu://loopback?width=6&drift=0.01") as device:
+        device.forward(x)
+        assert device.describe()["emulator"]["medium_server"]["excites"] == 1
+
+
+@needs_micropython
 def test_short_training_through_emu_records_the_device(blobs_csv, tmp_path, capsys):
     summary_path = tmp_path / "summary.json"
     code = main(["train", "--dataset", str(blobs_csv), "--label-column", "kind",

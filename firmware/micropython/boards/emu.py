@@ -21,12 +21,30 @@ def _stdio():
     return open(0, "rb", buffering=0, closefd=False), open(1, "wb", buffering=0, closefd=False)
 
 
+def make_hal(channel):
+    """The medium the description names: served over the channel, or -- for a medium with a
+    firmware twin ("hal": "loopback") -- computed here, and the channel closed (the medium
+    server then ends: it is not needed)."""
+    from phyllfw.hal.emu import EmuHal, read_description
+
+    description = read_description(channel)
+    if description.get("hal") == "loopback":
+        from phyllfw.hal.loopback import LoopbackHal
+
+        channel.close()
+        if description["n_actuators"] != description["n_sensors"] \
+                or description["actuator_scale"] != description["sensor_scale"]:
+            raise ValueError("a loopback medium needs as many sensors as actuators, on one scale")
+        return LoopbackHal(int(description["n_actuators"]), float(description["actuator_scale"]),
+                           description["encoding"], int(description.get("max_batch", 0)))
+    return EmuHal(channel, description)
+
+
 def make_server(channel_fd):
-    from phyllfw.hal.emu import EmuHal
     from phyllfw.link import StreamLink
     from phyllfw.server import FrameServer
 
-    hal = EmuHal(open(channel_fd, "r+b", buffering=0))
+    hal = make_hal(open(channel_fd, "r+b", buffering=0))
     rx, tx = _stdio()
     # The host's pty master was made non-blocking before this process started (the unix port
     # has no fcntl): reads return what has arrived, so the loop may read ahead.

@@ -1,6 +1,11 @@
 """Board files build their server from the shim's buses, and their glue computes what it says."""
+import json
+import struct
+
 import machine
-from boards import esp32_metasurface, pico_acoustic
+from boards import emu, esp32_metasurface, pico_acoustic
+from phyllfw.hal.emu import EmuHal
+from phyllfw.hal.loopback import LoopbackHal
 from support import ScriptedLink
 
 
@@ -43,3 +48,50 @@ def test_adf4351_tuner_latches_every_register():
     spi = [e[2] for e in machine.log if e[0] == "spi"]
     assert spi == [w.to_bytes(4, "big") for w in esp32_metasurface.adf4351_words(2450)]
     assert [e for e in machine.log if e[0] == "pin"] == [("pin", 15, 1), ("pin", 15, 0)] * 6
+
+
+class _DescriptionChannel:
+    """The host's end of the medium channel, as far as the board reads it: the description."""
+
+    def __init__(self, description):
+        text = json.dumps(description).encode()
+        self.incoming = struct.pack("<I", len(text)) + text
+        self.closed = False
+
+    def readinto(self, view):
+        n = min(len(view), len(self.incoming))
+        view[0:n] = self.incoming[0:n]
+        self.incoming = self.incoming[n:]
+        return n
+
+    def close(self):
+        self.closed = True
+
+
+_LOOPBACK = {"medium": "loopback", "hal": "loopback", "n_actuators": 4, "n_sensors": 4,
+             "encoding": {"encoder": "l2", "low": -1.0, "high": 1.0, "bits": 1},
+             "actuator_scale": 1 / 32767, "sensor_scale": 1 / 32767, "max_batch": 9}
+
+
+def test_emu_board_serves_a_loopback_in_the_firmware():
+    channel = _DescriptionChannel(_LOOPBACK)
+    hal = emu.make_hal(channel)
+    assert isinstance(hal, LoopbackHal) and channel.closed  # the medium server is not needed
+    assert (hal.n_actuators, hal.max_batch, hal.encoding["encoder"]) == (4, 9, "l2")
+
+
+def test_emu_board_serves_other_media_over_the_channel():
+    description = dict(_LOOPBACK)
+    del description["hal"]
+    channel = _DescriptionChannel(description)
+    assert isinstance(emu.make_hal(channel), EmuHal) and not channel.closed
+
+
+def test_emu_board_refuses_a_loopback_it_could_not_read_back():
+    description = dict(_LOOPBACK, sensor_scale=1 / 4096)
+    try:
+        emu.make_hal(_DescriptionChannel(description))
+    except ValueError as exc:
+        assert "one scale" in str(exc), str(exc)
+    else:
+        raise AssertionError("loopback with two scales accepted")

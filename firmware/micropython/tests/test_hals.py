@@ -7,6 +7,7 @@ import machine
 from phyllfw.hal import HalFault
 from phyllfw.hal.acoustic_i2s import AcousticHal
 from phyllfw.hal.emu import EmuHal
+from phyllfw.hal.loopback import LoopbackHal
 from phyllfw.hal.metasurface_spi import MetasurfaceHal
 from support import int16s, pack_int16s
 
@@ -191,3 +192,24 @@ def test_emu_hal_rejects_an_incomplete_description():
         assert "n_actuators" in str(exc), str(exc)
     else:
         raise AssertionError("incomplete description accepted")
+
+
+def test_loopback_reads_back_the_codes():
+    hal = LoopbackHal(3, 1 / 32767, max_batch=7)
+    assert (hal.medium, hal.n_actuators, hal.n_sensors, hal.max_batch) == ("loopback", 3, 3, 7)
+    assert hal.sensor_scale == hal.actuator_scale
+    codes = [1, -2, 32767, -32768, 0, 5]
+    out = bytearray(12)
+    hal.excite(pack_int16s(codes), 2, out)
+    assert int16s(out) == codes
+
+
+def test_loopback_rejects_what_it_cannot_read_back():
+    bits = {"encoder": "bits", "low": 0.0, "high": 1.0, "bits": 1}
+    for args in ((0, 1.0, None), (3, 0.0, None), (3, 1.0, bits)):
+        try:
+            LoopbackHal(*args)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("accepted %r" % (args,))

@@ -73,6 +73,8 @@ class Emulator:
                 "actuator_scale": self.scales.actuator, "sensor_scale": self.scales.sensor,
                 "max_batch": max_batch,
             }
+            if medium.firmware_hal:
+                self.description["hal"] = medium.firmware_hal
             self._stderr = tempfile.TemporaryFile()
             _install_hooks()
             _live.add(self)

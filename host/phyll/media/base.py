@@ -25,6 +25,9 @@ class Medium:
     # The largest |reading| a sensor can give, if known (an ADC's range): an emulated device then
     # codes readings as full_scale / 32767 steps. None: the emulator probes the medium instead.
     sensor_full_scale: float | None = None
+    # The firmware HAL that computes this medium itself on an emulated device, if it has a twin
+    # there (only "loopback"): no medium process is then involved in a pass.
+    firmware_hal: str | None = None
 
     def forward(self, actuation: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")

@@ -27,20 +27,36 @@ OP_SAFE = const(0x5A)
 _REQUIRED = ("medium", "n_actuators", "n_sensors", "encoding", "actuator_scale", "sensor_scale")
 
 
+def read_description(channel):
+    """The medium's description, the first thing on the channel (a JSON object)."""
+    size = bytearray(4)
+    _read_exact(channel, memoryview(size))
+    n = struct.unpack("<I", size)[0]
+    if not 2 <= n <= _MAX_DESCRIPTION:
+        raise ValueError("emulator medium description of %d bytes; expected 2..%d" % (n, _MAX_DESCRIPTION))
+    text = bytearray(n)
+    _read_exact(channel, memoryview(text))
+    description = json.loads(str(text, "utf-8"))
+    if not isinstance(description, dict):
+        raise ValueError("emulator medium description must be a JSON object")
+    for key in _REQUIRED:
+        if key not in description:
+            raise ValueError("emulator medium description lacks %r (has %s)"
+                             % (key, sorted(description)))
+    return description
+
+
 class EmuHal(Hal):
-    def __init__(self, channel):
-        """channel: a blocking stream (readinto/write) connected to the host's medium server."""
+    def __init__(self, channel, description=None):
+        """channel: a blocking stream (readinto/write) connected to the host's medium server;
+        description: already read from it (read_description), else read here."""
         self._channel = channel
         self.reply_stream = channel  # readable once excite_end will not block (see FrameServer)
         # A request leaves in one write: the medium thread then wakes once, with all of it there.
         self._request = bytearray(_HEADER + MAX_PAYLOAD)
         self._request_views = Views(self._request, 0)
         self._reply = bytearray(_HEADER)
-        self.description = self._read_description()
-        for key in _REQUIRED:
-            if key not in self.description:
-                raise ValueError("emulator medium description lacks %r (has %s)"
-                                 % (key, sorted(self.description)))
+        self.description = description or read_description(channel)
         d = self.description
         self.medium = str(d["medium"])
         self.n_actuators = int(d["n_actuators"])
@@ -51,19 +67,6 @@ class EmuHal(Hal):
         self.sensor_scale = float(d["sensor_scale"])
         self.settle_us = int(d.get("settle_us", 0))
         self.max_batch = int(d.get("max_batch", 0))
-
-    def _read_description(self):
-        size = bytearray(4)
-        self._read_exact(memoryview(size))
-        n = struct.unpack("<I", size)[0]
-        if not 2 <= n <= _MAX_DESCRIPTION:
-            raise ValueError("emulator medium description of %d bytes; expected 2..%d" % (n, _MAX_DESCRIPTION))
-        text = bytearray(n)
-        self._read_exact(memoryview(text))
-        description = json.loads(str(text, "utf-8"))
-        if not isinstance(description, dict):
-            raise ValueError("emulator medium description must be a JSON object")
-        return description
 
     def excite(self, vectors, batch, out):
         self.excite_begin(vectors, batch)
@@ -121,15 +124,20 @@ class EmuHal(Hal):
         return r[4] | r[5] << 8 | r[6] << 16 | r[7] << 24
 
     def _read_exact(self, view):
-        got = self._channel.readinto(view)
-        if got is None or got < len(view):
-            self._read_rest(view, got or 0)
+        _read_exact(self._channel, view)
 
-    def _read_rest(self, view, got):
-        """CPython's raw streams may return part of a buffer; MicroPython's fill it (fast path)."""
-        total = len(view)
-        while got < total:
-            n = self._channel.readinto(memoryview(view)[got:])
-            if not n:
-                raise HalFault("emulator medium channel closed")
-            got += n
+
+def _read_exact(channel, view):
+    got = channel.readinto(view)
+    if got is None or got < len(view):
+        _read_rest(channel, view, got or 0)
+
+
+def _read_rest(channel, view, got):
+    """CPython's raw streams may return part of a buffer; MicroPython's fill it (fast path)."""
+    total = len(view)
+    while got < total:
+        n = channel.readinto(memoryview(view)[got:])
+        if not n:
+            raise HalFault("emulator medium channel closed")
+        got += n
