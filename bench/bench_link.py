@@ -4,10 +4,12 @@ Not a test: prints figures measured in one run, each beside the CPU time the par
 shared machine the wall clock also counts other people's work). Targets:
 
 1. passes/s for 20->20 vectors through the emulated MicroPython device with a zero-latency medium
-   (`Loopback` below, loaded as a user medium: emu://bench_link:Loopback), batches of 256
+   (emu://loopback: the firmware reads the actuator codes back itself), batches of 256
    pipelined by the host Device: >= 500,000; median round trip of a batch of 1: <= 100 us.
    "bare link" figures drive the same firmware with pre-encoded frames from a bare select loop,
-   without the host Device, to show which side limits.
+   without the host Device, to show which side limits. "medium thread" figures use the same
+   loopback served by the emulator's CPython medium thread (`ThreadLoopback` below), the path
+   every other medium takes.
 2. the 200-epoch vowel run through emu://acoustic vs sim://acoustic: <= 1.5x the time, and
    accuracies within 1 point (`--splits 10` for the comparison that decides it).
 3. with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
@@ -35,8 +37,7 @@ import numpy as np
 from phyll import protocol as p
 from phyll.devices import open_device
 from phyll.emulator import start_emulator
-from phyll.media import Medium
-from phyll.physical import ActuatorEncoding
+from phyll.media.loopback import Loopback
 
 REPO = Path(__file__).resolve().parents[1]
 VOWELS = REPO.parent / "shared" / "data" / "phyll-vowels" / "vowels.csv"
@@ -46,18 +47,10 @@ IN_FLIGHT = 4
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Loopback(Medium):
-    """Zero-latency medium: sensor j reads actuator j. Declares its full scale (1.0)."""
+class ThreadLoopback(Loopback):
+    """emu://loopback without its firmware twin: served by the emulator's medium thread."""
 
-    name = "loopback"
-    sensor_full_scale = 1.0
-
-    def __init__(self, width: int = WIDTH) -> None:
-        self.n_actuators = self.n_sensors = width
-        self.encoding = ActuatorEncoding("l2", -1.0, 1.0)
-
-    def forward(self, actuation: np.ndarray) -> np.ndarray:
-        return actuation.copy()
+    firmware_hal = None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,8 +98,8 @@ def _throughput(run, n_vectors: int, firmware_pid: int, repeats: int) -> dict:
             "firmware_cpu_us_per_frame": 1e6 * cpu["firmware_cpu_s"] / frames}
 
 
-def device_figures(n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
-    url = f"emu://bench_link:Loopback?runtime=micropython&max_batch={BATCH}"
+def device_figures(medium: str, n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
+    url = f"emu://{medium}?width={WIDTH}&runtime=micropython&max_batch={BATCH}"
     with open_device(url) as device:
         pid = device.describe()["emulator"]["pid"]
         x = vectors(n_vectors)
@@ -125,7 +118,7 @@ def device_figures(n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict
 
 def link_figures(n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
     """The same firmware and medium, driven by pre-encoded frames from a bare select loop."""
-    with start_emulator("bench_link:Loopback", {}, runtime="micropython", max_batch=BATCH) as emulator:
+    with start_emulator("loopback", {"width": WIDTH}, runtime="micropython", max_batch=BATCH) as emulator:
         fd = os.open(emulator.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             tty.setraw(fd)
@@ -213,7 +206,7 @@ def vowel_figures(splits: int, epochs: int) -> dict:
 def uart_figures(baud: int, seconds: float) -> dict:
     wire = baud / 10
     n = int(seconds * wire / (2 * WIDTH))
-    with open_device(f"emu://bench_link:Loopback?runtime=micropython&baud={baud}") as device:
+    with open_device(f"emu://loopback?width={WIDTH}&runtime=micropython&baud={baud}") as device:
         device.forward(vectors(8))
         start = time.perf_counter()
         device.forward(vectors(n))
@@ -227,19 +220,23 @@ def uart_figures(baud: int, seconds: float) -> dict:
 
 
 def link_report(args) -> dict:
-    throughput, trip = device_figures(args.vectors, args.trips, args.repeats)
+    throughput, trip = device_figures("loopback", args.vectors, args.trips, args.repeats)
     link_throughput, link_trip = link_figures(args.vectors, args.trips, args.repeats)
+    thread_throughput, thread_trip = device_figures("bench_link:ThreadLoopback", args.vectors, args.trips,
+                                                    args.repeats)
     print(f"1. {WIDTH}->{WIDTH} through the MicroPython firmware, batches of {BATCH}, {IN_FLIGHT} in flight, "
           f"best (median) of {args.repeats} runs of {args.vectors:,} vectors:")
-    for name, figures in (("host Device", throughput), ("bare link  ", link_throughput)):
+    rows = (("host Device  ", throughput, trip), ("bare link    ", link_throughput, link_trip),
+            ("medium thread", thread_throughput, thread_trip))
+    for name, figures, _ in rows:
         print(f"   {name}: {figures['passes_per_s']:>9,.0f} ({figures['passes_per_s_median']:,.0f}) passes/s  "
               f"({figures['us_per_frame']:.0f} us/frame; CPU per frame: host {figures['host_cpu_us_per_frame']:.0f} us, "
               f"firmware {figures['firmware_cpu_us_per_frame']:.0f} us)   target >= 500,000")
-    for name, figures in (("host Device", trip), ("bare link  ", link_trip)):
+    for name, _, figures in rows:
         print(f"   batch-1 round trip, {name}: median {figures['median_us']:.0f} us "
               f"(p10 {figures['p10_us']:.0f}, p90 {figures['p90_us']:.0f})   target <= 100 us")
-    return {"throughput": {"device": throughput, "link_only": link_throughput},
-            "round_trip": {"device": trip, "link_only": link_trip}}
+    return {"throughput": {"device": throughput, "link_only": link_throughput, "medium_thread": thread_throughput},
+            "round_trip": {"device": trip, "link_only": link_trip, "medium_thread": thread_trip}}
 
 
 def main() -> None:
