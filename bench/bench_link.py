@@ -16,13 +16,14 @@ shared machine the wall clock also counts other people's work). Targets:
 
     python bench/bench_link.py [--json] [--parts link,vowels,uart] [--vectors N] [--splits K]
 
-With --json the last line is one JSON object: {"throughput": {...}, "round_trip": {...},
-"vowels": {...}, "uart": {...}}.
+With --json the last line is one JSON object: {"link": {setup: {"throughput": {...},
+"round_trip": {...}}}, "vowels": {...}, "uart": {...}}.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from contextlib import ExitStack
 import os
 import select
 import statistics
@@ -79,68 +80,95 @@ def vectors(n: int, seed: int = 0) -> np.ndarray:
 # -- 1. throughput and round trip ------------------------------------------------------------
 
 
-def _throughput(run, n_vectors: int, firmware_pid: int, repeats: int) -> dict:
-    """Time `run()` (which passes n_vectors) `repeats` times: passes/s best and median, and the
-    CPU per frame of the host process and of the firmware in the best run."""
-    runs = []
-    for _ in range(repeats):
-        meter = CpuMeter(firmware_pid)
-        start = time.perf_counter()
-        run()
-        elapsed = time.perf_counter() - start
-        runs.append((elapsed, meter.read()))
+class _Setup:
+    """One way to drive the firmware: `trip()` runs one batch-1 EXCITE, `bulk(n)` makes the
+    throughput run (passing at least n vectors) and returns it with the vectors it passes."""
+
+    def __init__(self, name: str, firmware_pid: int, trip, bulk) -> None:
+        self.name, self.firmware_pid, self.trip, self.bulk = name, firmware_pid, trip, bulk
+        self.runs: list[tuple[float, dict]] = []
+        self.trips: list[float] = []
+
+
+def _device_setup(stack: ExitStack, name: str, medium: str) -> _Setup:
+    url = f"emu://{medium}?width={WIDTH}&runtime=micropython&max_batch={BATCH}"
+    device = stack.enter_context(open_device(url))
+    one = vectors(1)
+    y = device.forward(one)
+    assert np.max(np.abs(y - one)) <= 2.0 / 32767, "the loopback medium did not loop back"
+
+    def bulk(n_vectors: int):
+        x = vectors(n_vectors)
+        return (lambda: device.forward(x)), n_vectors
+
+    return _Setup(name, device.describe()["emulator"]["pid"], lambda: device.forward(one), bulk)
+
+
+def _bare_link_setup(stack: ExitStack) -> _Setup:
+    """The firmware with the in-firmware loopback, driven by pre-encoded frames from a bare
+    select loop (no host Device)."""
+    emulator = stack.enter_context(start_emulator("loopback", {"width": WIDTH}, runtime="micropython",
+                                                  max_batch=BATCH))
+    fd = os.open(emulator.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    stack.callback(os.close, fd)
+    tty.setraw(fd)
+    link = _RawLink(fd)
+    link.call(p.encode_frame(p.MsgType.HELLO, 0, p.pack_hello()))
+    codes = p.quantize(vectors(BATCH), 1 / 32767)
+    one = p.pack_excite_codes(codes[:1])
+    seqs = iter(range(1 << 62))
+
+    def trip() -> None:
+        link.call(p.encode_frame(p.MsgType.EXCITE, 61000 + next(seqs) % 4000, one))
+
+    def bulk(n_vectors: int):
+        frames = [p.encode_frame(p.MsgType.EXCITE, 1 + i % 60000, p.pack_excite_codes(codes))
+                  for i in range(max(1, n_vectors // BATCH))]
+        return (lambda: link.pipeline(frames)), len(frames) * BATCH
+
+    assert emulator.pid is not None
+    return _Setup("bare link", emulator.pid, trip, bulk)
+
+
+def link_figures(n_vectors: int, trips: int, repeats: int) -> dict:
+    """Batch-1 round trips, then throughput, of the three setups taking turns (the machine's
+    speed drifts minute to minute: each figure is compared with the others of the same minutes).
+    Round trips come first: on the dev machine, once the throughput runs' ~100 MB of vectors
+    exist, every round trip of the process is 20-70 us slower."""
+    with ExitStack() as stack:
+        setups = [_device_setup(stack, "host Device", "loopback"), _bare_link_setup(stack),
+                  _device_setup(stack, "medium thread", "bench_link:ThreadLoopback")]
+        blocks = 10
+        for _ in range(blocks):
+            for setup in setups:
+                for _ in range(trips // blocks):
+                    t0 = time.perf_counter()
+                    setup.trip()
+                    setup.trips.append(time.perf_counter() - t0)
+        runs = [setup.bulk(n_vectors) for setup in setups]
+        for run, _ in runs:
+            run()  # warm-up
+        for _ in range(repeats):
+            for setup, (run, _) in zip(setups, runs):
+                meter = CpuMeter(setup.firmware_pid)
+                start = time.perf_counter()
+                run()
+                setup.runs.append((time.perf_counter() - start, meter.read()))
+        return {setup.name: {"throughput": _throughput(setup.runs, passed),
+                             "round_trip": _trip_stats(setup.trips)}
+                for setup, (_, passed) in zip(setups, runs)}
+
+
+def _throughput(runs: list[tuple[float, dict]], n_vectors: int) -> dict:
+    """passes/s best and median over the runs, and the CPU per frame of the host process and of
+    the firmware in the best run."""
     elapsed, cpu = min(runs, key=lambda r: r[0])
     frames = -(-n_vectors // BATCH)
     return {"passes_per_s": n_vectors / elapsed,
             "passes_per_s_median": n_vectors / statistics.median(r[0] for r in runs),
-            "repeats": repeats, "batch": BATCH, "frames": frames, "us_per_frame": 1e6 * elapsed / frames,
+            "repeats": len(runs), "batch": BATCH, "frames": frames, "us_per_frame": 1e6 * elapsed / frames,
             "host_cpu_us_per_frame": 1e6 * cpu["host_cpu_s"] / frames,
             "firmware_cpu_us_per_frame": 1e6 * cpu["firmware_cpu_s"] / frames}
-
-
-def device_figures(medium: str, n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
-    url = f"emu://{medium}?width={WIDTH}&runtime=micropython&max_batch={BATCH}"
-    with open_device(url) as device:
-        pid = device.describe()["emulator"]["pid"]
-        x = vectors(n_vectors)
-        y = device.forward(x)  # also warms up
-        assert np.max(np.abs(y - x)) <= 2.0 / 32767, "the loopback medium did not loop back"
-        throughput = _throughput(lambda: device.forward(x), n_vectors, pid, repeats)
-        throughput["peak_in_flight"] = device.counters.peak_in_flight
-        one = x[:1]
-        times = []
-        for _ in range(trips):
-            t0 = time.perf_counter()
-            device.forward(one)
-            times.append(time.perf_counter() - t0)
-    return throughput, _trip_stats(times)
-
-
-def link_figures(n_vectors: int, trips: int, repeats: int) -> tuple[dict, dict]:
-    """The same firmware and medium, driven by pre-encoded frames from a bare select loop."""
-    with start_emulator("loopback", {"width": WIDTH}, runtime="micropython", max_batch=BATCH) as emulator:
-        fd = os.open(emulator.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        try:
-            tty.setraw(fd)
-            link = _RawLink(fd)
-            link.call(p.encode_frame(p.MsgType.HELLO, 0, p.pack_hello()))
-            codes = p.quantize(vectors(BATCH), 1 / 32767)
-            n_frames = max(1, n_vectors // BATCH)
-            frames = [p.encode_frame(p.MsgType.EXCITE, 1 + i % 60000, p.pack_excite_codes(codes))
-                      for i in range(n_frames)]
-            link.pipeline(frames[:8])
-            assert emulator.pid is not None
-            throughput = _throughput(lambda: link.pipeline(frames), n_frames * BATCH, emulator.pid, repeats)
-            one = p.pack_excite_codes(codes[:1])
-            times = []
-            for i in range(trips):
-                frame = p.encode_frame(p.MsgType.EXCITE, 61000 + i % 4000, one)
-                t0 = time.perf_counter()
-                link.call(frame)
-                times.append(time.perf_counter() - t0)
-        finally:
-            os.close(fd)
-    return throughput, _trip_stats(times)
 
 
 class _RawLink:
@@ -168,7 +196,6 @@ class _RawLink:
 
 
 def _trip_stats(times: list[float]) -> dict:
-    times = times[len(times) // 10:]  # the first ones warm caches
     return {"median_us": 1e6 * statistics.median(times), "p10_us": 1e6 * np.percentile(times, 10),
             "p90_us": 1e6 * np.percentile(times, 90), "samples": len(times)}
 
@@ -220,23 +247,20 @@ def uart_figures(baud: int, seconds: float) -> dict:
 
 
 def link_report(args) -> dict:
-    throughput, trip = device_figures("loopback", args.vectors, args.trips, args.repeats)
-    link_throughput, link_trip = link_figures(args.vectors, args.trips, args.repeats)
-    thread_throughput, thread_trip = device_figures("bench_link:ThreadLoopback", args.vectors, args.trips,
-                                                    args.repeats)
+    figures = link_figures(args.vectors, args.trips, args.repeats)
     print(f"1. {WIDTH}->{WIDTH} through the MicroPython firmware, batches of {BATCH}, {IN_FLIGHT} in flight, "
-          f"best (median) of {args.repeats} runs of {args.vectors:,} vectors:")
-    rows = (("host Device  ", throughput, trip), ("bare link    ", link_throughput, link_trip),
-            ("medium thread", thread_throughput, thread_trip))
-    for name, figures, _ in rows:
-        print(f"   {name}: {figures['passes_per_s']:>9,.0f} ({figures['passes_per_s_median']:,.0f}) passes/s  "
-              f"({figures['us_per_frame']:.0f} us/frame; CPU per frame: host {figures['host_cpu_us_per_frame']:.0f} us, "
-              f"firmware {figures['firmware_cpu_us_per_frame']:.0f} us)   target >= 500,000")
-    for name, _, figures in rows:
-        print(f"   batch-1 round trip, {name}: median {figures['median_us']:.0f} us "
-              f"(p10 {figures['p10_us']:.0f}, p90 {figures['p90_us']:.0f})   target <= 100 us")
-    return {"throughput": {"device": throughput, "link_only": link_throughput, "medium_thread": thread_throughput},
-            "round_trip": {"device": trip, "link_only": link_trip, "medium_thread": thread_trip}}
+          f"best (median) of {args.repeats} runs of {args.vectors:,} vectors, the setups taking turns:")
+    for name, both in figures.items():
+        tp = both["throughput"]
+        print(f"   {name:13s}: {tp['passes_per_s']:>9,.0f} ({tp['passes_per_s_median']:,.0f}) passes/s  "
+              f"({tp['us_per_frame']:.0f} us/frame; CPU per frame: host {tp['host_cpu_us_per_frame']:.0f} us, "
+              f"firmware {tp['firmware_cpu_us_per_frame']:.0f} us)   target >= 500,000")
+    for name, both in figures.items():
+        trip = both["round_trip"]
+        print(f"   batch-1 round trip, {name:13s}: median {trip['median_us']:.0f} us "
+              f"(p10 {trip['p10_us']:.0f}, p90 {trip['p90_us']:.0f}; {trip['samples']} trips in 10 turns)   "
+              "target <= 100 us")
+    return {"link": figures}
 
 
 def main() -> None:
