@@ -214,7 +214,7 @@ class Device:
         batch = actuation.shape[0]
         if batch == 0:
             return np.zeros((0, self.n_sensors), np.float32)
-        if batch <= self._express_batch:
+        if batch <= self._express_batch and not self._tx:  # (bytes left unsent go first)
             return self._forward_express(actuation, batch)
         rows = self._encode(actuation)  # before anything is sent: bad commands send nothing
         # As few EXCITEs as max_batch allows, evenly filled: 412 vectors go as 206 + 206, not as
