@@ -5,6 +5,8 @@ rfc2217://..., loop://), negotiates the protocol with HELLO and then serves `for
 splitting batches to the device's max_batch and pipelining up to in_flight EXCITE frames. One
 thread drives the link with a non-blocking select loop on the port's file descriptor, so the
 host reads replies while it is still writing requests and neither side blocks the other.
+A forward that fits one small EXCITE goes through the express lane (`_express.pyx`, one C call)
+and falls back to that loop, mid-request, for anything but a clean reply.
 """
 from __future__ import annotations
 
