@@ -228,11 +228,7 @@ class Device:
         measured = np.empty((batch, self.n_sensors), np.float32)
 
         def store(index: int, reply: p.Frame) -> None:
-            start, stop = bounds[index], bounds[index + 1]
-            codes = p.unpack_measure(reply.payload)
-            if codes.shape != (stop - start, self.n_sensors):
-                self._wrong_shape(codes.shape, stop - start)
-            np.multiply(codes, self.sensor_scale, out=measured[start:stop], casting="unsafe")
+            self._read_measure(reply, measured[bounds[index]:bounds[index + 1]])
 
         self._exchange(requests, on_reply=store)
         self.counters.passes += batch
@@ -265,15 +261,16 @@ class Device:
         wire = bytes(self._express_wire[:size])
         sent = (seq, wire, written, bytes(self._express_rx[:received]), started)
         (reply,) = self._exchange([(MsgType.EXCITE, wire[p.HEADER_SIZE:-p.CRC_SIZE], timeout)], sent=sent)
-        codes = p.unpack_measure(reply.payload)
-        if codes.shape != (batch, self.n_sensors):
-            self._wrong_shape(codes.shape, batch)
-        np.multiply(codes, self.sensor_scale, out=measured, casting="unsafe")
+        self._read_measure(reply, measured)
         counters.passes += batch
         return measured
 
-    def _wrong_shape(self, shape: tuple, batch: int) -> None:
-        raise ProtocolError(f"{self.url}: MEASURE has shape {tuple(shape)}, expected {(batch, self.n_sensors)}")
+    def _read_measure(self, reply: p.Frame, out: np.ndarray) -> None:
+        """MEASURE codes into out (its rows: the batch the request sent) as physical readings."""
+        codes = p.unpack_measure(reply.payload)
+        if codes.shape != out.shape:
+            raise ProtocolError(f"{self.url}: MEASURE has shape {codes.shape}, expected {out.shape}")
+        np.multiply(codes, self.sensor_scale, out=out, casting="unsafe")
 
     def _encode(self, actuation: np.ndarray) -> np.ndarray:
         """All rows as EXCITE carries them: int16 codes, or bit-packed element states."""
@@ -391,7 +388,7 @@ class Device:
         self._express_rx = bytearray(p.MAX_FRAME)  # any frame may come instead of the awaited one
         in_flight = min(device_in_flight, in_flight_cap or device_in_flight)
         # Without a descriptor writes block, so a pipelined reply could deadlock against them.
-        self._in_flight = in_flight if self._require_port().fd is not None else 1
+        self._in_flight = in_flight if port.fd is not None else 1
 
     def _excite_timeout(self, n_vectors: int) -> float:
         return self.timeout + n_vectors * (1e-6 * float(self.info.get("settle_us", 0)) + self.per_vector)
