@@ -257,10 +257,8 @@ class FrameParser:
             return None
         magic, version, message_type, seq, length, flags, check = HEADER.unpack_from(data)
         end = HEADER_SIZE + length
-        if end + CRC_SIZE != size or length > self._max_payload \
-                or not self._min_version <= version <= self._max_version:
-            return None
-        if zlib.crc32(data[:9]) & 0xFF != check or zlib.crc32(data[:end]) != CRC.unpack_from(data, end)[0]:
+        if end + CRC_SIZE != size or self._header_fault(data, 0, version, length, check) \
+                or zlib.crc32(data[:end]) != CRC.unpack_from(data, end)[0]:
             return None
         self.frames += 1
         return Frame(message_type, seq, bytes(data[HEADER_SIZE:end]), version, flags)
@@ -297,7 +295,7 @@ class FrameParser:
         if len(buf) - found < HEADER_SIZE:
             return False
         _, version, message_type, seq, length, flags, check = HEADER.unpack_from(buf, found)
-        fault = self._header_fault(found, version, length, check)
+        fault = self._header_fault(buf, found, version, length, check)
         if fault:
             self.header_errors += 1
             self._start = found + 1
@@ -321,8 +319,9 @@ class FrameParser:
         self._start = end + CRC_SIZE
         return True
 
-    def _header_fault(self, at: int, version: int, length: int, check: int) -> str:
-        with memoryview(self._buffer) as view:
+    def _header_fault(self, data, at: int, version: int, length: int, check: int) -> str:
+        """Why the header at data[at:] is rejected, or "" if it passes."""
+        with memoryview(data) as view:
             if header_check(view[at:at + 9]) != check:
                 return "bad_header_check"
         if not self._min_version <= version <= self._max_version:
