@@ -1,9 +1,10 @@
 """The serial Device's express lane (host/phyll/devices/_express.pyx) against its reference, the
-Python link engine: same codes, same readings, and every case it does not take handed over so
-the engine finishes that same request (retries, errors and counters as usual)."""
+Python link engine: same codes, same readings, same counters, and every case it does not take
+handed over so the engine finishes those same requests (retries, errors and counters as usual)."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 import zlib
@@ -22,12 +23,12 @@ from test_serial_device import PATIENT, commands, expected_measure, serve  # noq
 
 def general_forward(device: Device, x: np.ndarray) -> np.ndarray:
     """forward() with the express lane switched off: the engine's path for the same commands."""
-    lane = device._express_batch
-    device._express_batch = 0
+    lane = device._express
+    device._express = False
     try:
         return device.forward(x)
     finally:
-        device._express_batch = lane
+        device._express = lane
 
 
 def test_crc32_is_zlibs():
@@ -37,11 +38,11 @@ def test_crc32_is_zlibs():
         assert _express.crc32(data) == zlib.crc32(data.tobytes())
 
 
-def test_small_forwards_take_the_lane_and_match_the_engine(serve):
+def test_forwards_take_the_lane_and_match_the_engine(serve):
     peer = PeerDevice(n_actuators=5, n_sensors=3, max_batch=8)
     _, path = serve(peer)
     with Device.open(path, **PATIENT) as device:
-        assert device._express_batch == 8
+        assert device._express
         step = device.actuator_scale
         # ties between codes (round half to even), the limits, beyond them, and random commands
         ties = np.array([[0.5, 1.5, 2.5, -0.5, -2.5]], np.float64) * step
@@ -61,6 +62,43 @@ def test_small_forwards_take_the_lane_and_match_the_engine(serve):
         assert np.array_equal(device.forward(wide[:, ::2]), expected_measure(peer, wide[:, ::2]))
 
 
+def tally(device: Device) -> dict:
+    counters = device.counters
+    return {"requests": counters.requests, "passes": counters.passes, "bytes_out": counters.bytes_out,
+            "bytes_in": counters.bytes_in, "latencies": len(counters.latencies_s), "retries": counters.retries}
+
+
+def test_multi_frame_forwards_match_the_engine_reading_for_reading_and_count_for_count(serve):
+    peer = PeerDevice(n_actuators=5, n_sensors=3, max_batch=8, in_flight=3)
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as lane, Device.open(path, **PATIENT) as engine:
+        engine._express = False
+        for batch in (9, 29, 200):  # 2, 4 and 25 EXCITEs, 3 in flight
+            x = commands(batch, 5, seed=batch)
+            before = tally(lane), tally(engine)
+            y = lane.forward(x)
+            assert np.array_equal(y, expected_measure(peer, x))
+            assert np.array_equal(y, engine.forward(x))
+            lane_counts, engine_counts = ({key: after[key] - was[key] for key in was}
+                                          for was, after in zip(before, (tally(lane), tally(engine))))
+            assert lane_counts == engine_counts
+            assert lane_counts["requests"] == lane_counts["latencies"] == -(-batch // 8)
+            assert lane_counts["retries"] == 0
+        assert lane.counters.peak_in_flight == engine.counters.peak_in_flight == 3
+    assert peer.counters["duplicates"] == 0
+
+
+def test_forward_bigger_than_the_ptys_buffers_goes_out_in_pieces(serve):
+    # 4 frames of 16 KB in flight: the pty takes a few KB per write, the rest waits for POLLOUT
+    peer = PeerDevice(max_batch=p.max_batch_bound(5, 3, "int16"), in_flight=4)
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        x = commands(6 * peer.max_batch, 5, seed=6)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert device.counters.requests == 1 + 6 and device.counters.retries == 0
+        assert device.counters.peak_in_flight >= 2
+
+
 def test_nan_sends_nothing_and_the_next_forward_works(serve):
     peer = PeerDevice()
     _, path = serve(peer)
@@ -75,30 +113,36 @@ def test_nan_sends_nothing_and_the_next_forward_works(serve):
         assert np.array_equal(device.forward(x), expected_measure(peer, x))
 
 
+@pytest.mark.parametrize("batch", [1, 29], ids=["one-frame", "four-frames"])
 @pytest.mark.parametrize("faults, counted", [
-    (LinkFaults(corrupt_replies=frozenset({1})), {"crc_errors": 1, "retries": 1, "timeouts": 0}),
-    (LinkFaults(drop_replies=frozenset({1})), {"timeouts": 1, "retries": 1}),
-    (LinkFaults(repeat_replies=frozenset({1, 2})), {"stale_replies": 2, "retries": 0}),
+    (LinkFaults(corrupt_replies=frozenset({2})), {"crc_errors": 1, "retries": 1, "timeouts": 0}),
+    (LinkFaults(drop_replies=frozenset({2})), {"timeouts": 1, "retries": 1}),
+    (LinkFaults(repeat_replies=frozenset({2, 3})), {"stale_replies": 2, "retries": 0}),
 ], ids=["corrupted", "lost", "repeated"])
-def test_faulty_replies_are_handed_over_and_finished_by_the_engine(serve, faults, counted):
-    peer = PeerDevice()
+def test_faulty_replies_are_handed_over_and_finished_by_the_engine(serve, faults, counted, batch):
+    peer = PeerDevice(max_batch=8)
     _, path = serve(peer, faults)
+    frames = -(-batch // 8)
     with Device.open(path, timeout=0.3, per_vector=0.0) as device:
         for seed in range(4):
-            x = commands(1, 5, seed)
+            x = commands(batch, 5, seed)
             assert np.array_equal(device.forward(x), expected_measure(peer, x))
         for name, value in counted.items():
             assert getattr(device.counters, name) == value, name
-        assert device.counters.requests == 4 + 1  # HELLO, then one per forward: re-sends are not new
-    assert peer.counters["excites"] == 4  # a replayed reply never ran the medium twice
+        # HELLO, then one per EXCITE: re-sends are not new requests
+        assert device.counters.requests == 1 + 4 * frames
+        assert len(device.counters.latencies_s) == 1 + 4 * frames
+    assert peer.counters["excites"] == 4 * frames  # a replayed reply never ran the medium twice
 
 
-def test_noisy_link_with_batch_one_forwards(serve):
-    peer = PeerDevice()
-    _, path = serve(peer, LinkFaults(flip_in=5e-3, flip_out=5e-3, drop_in=2e-3, seed=3))
+@pytest.mark.parametrize("batch", [1, 29], ids=["one-frame", "four-frames"])
+def test_noisy_link(serve, batch):
+    peer = PeerDevice(max_batch=8)
+    rate = 5e-3 if batch == 1 else 1.5e-3  # about the same share of frames damaged (frames 3.5x longer)
+    _, path = serve(peer, LinkFaults(flip_in=rate, flip_out=rate, drop_in=0.4 * rate, seed=3))
     with Device.open(path, retries=10, timeout=0.3, per_vector=0.0) as device:
-        for seed in range(60):
-            x = commands(1, 5, seed)
+        for seed in range(60 if batch == 1 else 15):
+            x = commands(batch, 5, seed)
             assert np.array_equal(device.forward(x), expected_measure(peer, x))
         assert device.counters.retries > 0
 
@@ -127,22 +171,30 @@ def test_silent_and_vanished_devices_raise_link_errors(serve):
             device.forward(commands(1, 5))
 
 
-def test_engine_continues_a_request_the_lane_only_partly_wrote(serve):
+def test_engine_continues_requests_the_lane_began(serve):
     peer = PeerDevice()
     _, path = serve(peer)
     with Device.open(path, **PATIENT) as device:
-        x = commands(1, 5)
-        payload = p.pack_excite_codes(p.quantize(x, device.actuator_scale))
-        for written in (0, 7):
-            seq = device._take_seq()
-            wire = p.encode_frame(p.MsgType.EXCITE, seq, payload)
-            os.write(device._port.fd, wire[:written])
-            (reply,) = device._exchange([(p.MsgType.EXCITE, payload, 2.0)],
-                                        sent=(seq, wire, written, b"", time.monotonic()))
-            assert reply.seq == seq
-            assert np.array_equal(p.unpack_measure(reply.payload) * np.float32(device.sensor_scale),
-                                  expected_measure(peer, x))
-        assert peer.counters["excites"] == 2 and peer.counters["duplicates"] == 0
+        x = commands(3, 5)
+        payloads = [p.pack_excite_codes(p.quantize(x[i:i + 1], device.actuator_scale)) for i in range(3)]
+        requests = [(p.MsgType.EXCITE, payload, 2.0) for payload in payloads]
+        for written, read_first_reply in ((0, False), (7, False), (7, True)):
+            # the lane wrote all of request 0 and `written` bytes of request 1; request 2 is not begun
+            seqs = [device._take_seq(), device._take_seq()]
+            wires = [p.encode_frame(p.MsgType.EXCITE, seq, payload) for seq, payload in zip(seqs, payloads)]
+            os.write(device._port.fd, wires[0] + wires[1][:written])
+            received = b""
+            if read_first_reply:  # ... and read the start of what came back
+                select.select([device._port.fd], [], [], 2.0)
+                received = os.read(device._port.fd, 20)
+            now = time.monotonic()
+            begun = [(seqs[0], wires[0], len(wires[0]), now), (seqs[1], wires[1], written, now)]
+            replies = device._exchange(requests, begun=begun, received=received)
+            assert [reply.seq for reply in replies[:2]] == seqs
+            measured = np.concatenate([p.unpack_measure(reply.payload) for reply in replies])
+            assert np.array_equal(measured * np.float32(device.sensor_scale), expected_measure(peer, x))
+        assert peer.counters["excites"] == 3 * 3 and peer.counters["duplicates"] == 0
+        assert device.counters.retries == 0 and device.counters.stale_replies == 0
 
 
 def test_emulated_firmware_killed_between_batch_one_forwards_is_named():

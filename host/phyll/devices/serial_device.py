@@ -5,8 +5,9 @@ rfc2217://..., loop://), negotiates the protocol with HELLO and then serves `for
 splitting batches to the device's max_batch and pipelining up to in_flight EXCITE frames. One
 thread drives the link with a non-blocking select loop on the port's file descriptor, so the
 host reads replies while it is still writing requests and neither side blocks the other.
-A forward that fits one small EXCITE goes through the express lane (`_express.pyx`, one C call)
-and falls back to that loop, mid-request, for anything but a clean reply.
+A forward of int16 codes on a port with a descriptor goes through the express lane
+(`_express.pyx`, one C call, GIL released) and falls back to that loop, mid-request, for anything
+but clean replies.
 """
 from __future__ import annotations
 
@@ -34,10 +35,6 @@ _READ_CHUNK = 65536
 _WRITE_CHUNK = 4096
 _POLL_INTERVAL_S = 0.0005  # ports without a file descriptor (loop://, rfc2217://) are polled
 _LATENCY_WINDOW = 4096
-# A forward that fits one EXCITE of at most this many bytes takes the express lane (_express.pyx)
-# when the port has a descriptor: one C call instead of the engine's interpreted steps. Larger
-# frames gain little from it and may not go out in one write.
-_EXPRESS_MAX_FRAME = 4096
 
 
 class _Port:
@@ -216,54 +213,66 @@ class Device:
         batch = actuation.shape[0]
         if batch == 0:
             return np.zeros((0, self.n_sensors), np.float32)
-        if batch <= self._express_batch and not self._tx:  # (bytes left unsent go first)
-            return self._forward_express(actuation, batch)
-        rows = self._encode(actuation)  # before anything is sent: bad commands send nothing
         # As few EXCITEs as max_batch allows, evenly filled: 412 vectors go as 206 + 206, not as
         # 409 + 3, whose sliver would cost a medium call and a round trip of its own.
         n_frames = -(-batch // self.max_batch)
         bounds = [batch * i // n_frames for i in range(n_frames + 1)]
-        requests = [(MsgType.EXCITE, self._excite_payload(rows[start:stop]), self._excite_timeout(stop - start))
-                    for start, stop in zip(bounds, bounds[1:])]
         measured = np.empty((batch, self.n_sensors), np.float32)
-
-        def store(index: int, reply: p.Frame) -> None:
-            self._read_measure(reply, measured[bounds[index]:bounds[index + 1]])
-
-        self._exchange(requests, on_reply=store)
+        if self._express and not self._tx:  # (bytes left unsent go first)
+            self._forward_express(actuation, bounds, measured)
+        else:
+            rows = self._encode(actuation)  # before anything is sent: bad commands send nothing
+            requests = [(MsgType.EXCITE, self._excite_payload(rows[start:stop]),
+                         self._excite_timeout(stop - start)) for start, stop in zip(bounds, bounds[1:])]
+            self._exchange(requests, on_reply=self._store_measures(bounds, measured))
         self.counters.passes += batch
         return measured
 
-    def _forward_express(self, actuation: np.ndarray, batch: int) -> np.ndarray:
-        """forward() of one small EXCITE through the express lane; whatever it does not take
-        (see _express.pyx) the engine continues, same request, same seq."""
+    def _store_measures(self, bounds: list[int], measured: np.ndarray, first: int = 0):
+        """on_reply for EXCITEs first, first + 1, ... of a forward split at bounds."""
+        def store(index: int, reply: p.Frame) -> None:
+            frame = first + index
+            self._read_measure(reply, measured[bounds[frame]:bounds[frame + 1]])
+        return store
+
+    def _forward_express(self, actuation: np.ndarray, bounds: list[int], measured: np.ndarray) -> None:
+        """forward() through the express lane; whatever it does not take (see _express.pyx) the
+        engine continues: the same requests under the same seqs, the rest as usual."""
         port = self._require_port()
-        seq = self._take_seq()
-        measured = np.empty((batch, self.n_sensors), np.float32)
-        timeout = self._excite_timeout(batch)
-        started = time.monotonic()
-        status, size, written, received = _express.excite(
-            port.fd, actuation, self.actuator_scale, seq, self._express_wire, self._express_rx, measured,
-            self.sensor_scale, p.VERSION, int(1e3 * timeout), int(1e3 * p.HOST_INTER_BYTE_TIMEOUT_S))
-        counters = self.counters
-        if status == _express.OK:
-            now = time.monotonic()
-            self._last_rx = now
-            counters.requests += 1
-            counters.bytes_out += size
-            counters.bytes_in += received
-            counters.latencies_s.append(now - started)
-            counters.passes += batch
-            return measured
+        n_frames = len(bounds) - 1
+        cuts = np.array(bounds, np.intp)
+        size = _express.frame_offset(cuts, n_frames, self.n_actuators)
+        if len(self._express_wire) < size:
+            self._express_wire = bytearray(size)
+        seq = self._next_seq
+        timeout = self._excite_timeout(max(b - a for a, b in zip(bounds, bounds[1:])))
+        times = np.zeros(2 * n_frames)
+        status, begun, written, answered, rx_start, rx_end, peak = _express.excite(
+            port.fd, actuation, self.actuator_scale, cuts, seq, self._in_flight, self._express_wire,
+            self._express_rx, measured, self.sensor_scale, p.VERSION, timeout,
+            p.HOST_INTER_BYTE_TIMEOUT_S, times)
         if status == _express.NOT_FINITE:
-            self._next_seq = seq  # nothing was sent under it
             raise ValueError(f"actuator commands for {self.url}: cannot quantise NaN or inf actuator commands")
-        wire = bytes(self._express_wire[:size])
-        sent = (seq, wire, written, bytes(self._express_rx[:received]), started)
-        (reply,) = self._exchange([(MsgType.EXCITE, wire[p.HEADER_SIZE:-p.CRC_SIZE], timeout)], sent=sent)
-        self._read_measure(reply, measured)
-        counters.passes += batch
-        return measured
+        self._next_seq = (seq + begun) % p.SEQ_MODULO
+        counters = self.counters
+        counters.peak_in_flight = max(counters.peak_in_flight, peak)
+        # The answered frames, as the engine would have counted them.
+        counters.requests += answered
+        counters.bytes_out += _express.frame_offset(cuts, answered, self.n_actuators)
+        counters.bytes_in += _express.frame_offset(cuts, answered, self.n_sensors)  # replies: same layout
+        counters.latencies_s.extend((times[n_frames:n_frames + answered] - times[:answered]).tolist())
+        if answered:
+            self._last_rx = times[n_frames + answered - 1]
+        if status == _express.OK:
+            return
+        wire = self._express_wire
+        starts = [_express.frame_offset(cuts, f, self.n_actuators) for f in range(answered, n_frames + 1)]
+        begun_jobs = [(((seq + f) % p.SEQ_MODULO), bytes(wire[start:stop]), min(written - start, stop - start), times[f])
+                      for f, start, stop in zip(range(answered, begun), starts, starts[1:])]
+        requests = [(MsgType.EXCITE, bytes(wire[start + p.HEADER_SIZE:stop - p.CRC_SIZE]), timeout)
+                    for start, stop in zip(starts, starts[1:])]
+        self._exchange(requests, on_reply=self._store_measures(bounds, measured, answered),
+                       begun=begun_jobs, received=bytes(self._express_rx[rx_start:rx_end]))
 
     def _read_measure(self, reply: p.Frame, out: np.ndarray) -> None:
         """MEASURE codes into out (its rows: the batch the request sent) as physical readings."""
@@ -379,12 +388,10 @@ class Device:
         if device_in_flight < 1 or self.actuator_scale <= 0 or self.sensor_scale <= 0:
             raise ProtocolError(f"{self.url}: INFO needs in_flight >= 1 and positive scales, got {info}")
         self.max_batch = max_batch
-        # The express lane: int16 codes on a port with a non-blocking descriptor, one small frame.
+        # The express lane: int16 codes on a port with a non-blocking descriptor.
         port = self._require_port()
-        width = max(self.n_actuators, self.n_sensors)
-        fits = (_EXPRESS_MAX_FRAME - _express.wire_size(0, 0)) // (2 * width)
-        self._express_batch = min(max_batch, fits) if self._packing == "int16" and port.direct else 0
-        self._express_wire = bytearray(_EXPRESS_MAX_FRAME)
+        self._express = self._packing == "int16" and port.direct
+        self._express_wire = bytearray(_express.wire_size(max_batch, self.n_actuators))  # grows to a forward
         self._express_rx = bytearray(p.MAX_FRAME)  # any frame may come instead of the awaited one
         in_flight = min(device_in_flight, in_flight_cap or device_in_flight)
         # Without a descriptor writes block, so a pipelined reply could deadlock against them.
@@ -397,15 +404,16 @@ class Device:
 
     def _exchange(self, requests: list[tuple[int, bytes, float]],
                   on_reply: Callable[[int, p.Frame], None] | None = None,
-                  sent: tuple[int, bytes, int, bytes, float] | None = None) -> list[p.Frame]:
+                  begun: list[tuple[int, bytes, int, float]] = (), received: bytes = b"") -> list[p.Frame]:
         """Send requests pipelined, return their replies in request order.
 
         on_reply(index, reply), if given, is called as each reply arrives: the host decodes one
         while the device still measures the next.
         A sliding window keeps every unanswered request within the device's reply cache
         (in_flight replies), so a re-send is answered from the cache, never run twice.
-        sent: (seq, wire, bytes written, bytes read since, first sent at) of requests[0] when the
-        express lane began it and handed it over: it is continued, not sent again.
+        begun: (seq, wire, bytes written, first sent at) of requests[0], [1], ... that the express
+        lane began and handed over, received: what it read and did not use; they are continued,
+        not sent again.
         """
         port = self._require_port()
         parser = self._parser
@@ -417,19 +425,17 @@ class Device:
         done = 0
         last_reply = time.monotonic()
         events: list[p.Frame | p.FrameFault] | tuple = ()
-        if sent is not None:
-            job = jobs[0]
-            job.seq, job.wire, written, received, job.first_sent = sent
-            job.sent_at = job.first_sent
+        for job, (seq, wire, written, first_sent) in zip(jobs, begun):
+            job.seq, job.wire, job.first_sent, job.sent_at = seq, wire, first_sent, first_sent
             counters.requests += 1
             counters.bytes_out += written
             self._tx += job.wire[written:]
             waiting[job.seq] = job
-            next_job = 1
-            if received:
-                self._last_rx = last_reply
-                counters.bytes_in += len(received)
-                events = parser.feed(received)  # handled before the first wait below
+            next_job += 1
+        if received:
+            self._last_rx = last_reply
+            counters.bytes_in += len(received)
+            events = parser.feed(received)  # handled before the first wait below
         while done < len(jobs):
             while next_job < len(jobs) and (not waiting or self._window_open(waiting, next_job)):
                 job = jobs[next_job]
