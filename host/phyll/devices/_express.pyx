@@ -92,9 +92,10 @@ def wire_size(Py_ssize_t batch, Py_ssize_t width):
     return FRAME_OVERHEAD + 2 * batch * width
 
 
-def frame_offset(const Py_ssize_t[::1] bounds, Py_ssize_t frame, Py_ssize_t width):
-    """Where frame `frame` of a forward split at `bounds` starts in the lane's wire buffer."""
-    return frame * FRAME_OVERHEAD + 2 * width * bounds[frame]
+def frame_offset(Py_ssize_t batch, Py_ssize_t n_frames, Py_ssize_t frame, Py_ssize_t width):
+    """Where frame `frame` of a forward of batch x width codes split in n_frames starts in the
+    lane's wire buffer (also: the bytes of the frames before it)."""
+    return frame * FRAME_OVERHEAD + 2 * width * (batch * frame // n_frames)
 
 
 def crc32(const uint8_t[::1] data):
@@ -102,40 +103,38 @@ def crc32(const uint8_t[::1] data):
     return _crc32(&data[0], data.shape[0]) if data.shape[0] else 0
 
 
-def excite(int fd, const float[:, ::1] actuation, double actuator_scale, const Py_ssize_t[::1] bounds,
+def excite(int fd, const float[:, ::1] actuation, double actuator_scale, Py_ssize_t n_frames,
            unsigned int seq, int in_flight, uint8_t[::1] wire, uint8_t[::1] rx, float[:, ::1] out,
            double sensor_scale, int version, double timeout, double inter_byte, double[::1] times):
     """The EXCITEs of `actuation` (batch x width) on the non-blocking descriptor fd.
 
-    bounds: frame f carries rows bounds[f]:bounds[f + 1] under seq + f (mod 2**16), at most
-    in_flight unanswered at a time; wire: room for all frames back to back (frame_offset);
-    rx: room for any frame the device may send; out: batch x n_sensors, the readings
-    (code x sensor_scale) of every answered frame; timeout: seconds each reply may take after
-    its request or the previous reply, inter_byte: seconds a frame under way may pause;
-    times: 2 x frames, time.monotonic() at each frame's first byte sent, then at each reply.
-    Returns (status, frames begun, bytes written, frames answered, rx start, rx end, peak in flight):
-    rx[start:end] holds what was read but not used by an answered frame.
+    n_frames: frame f carries rows batch*f//n_frames up to batch*(f+1)//n_frames (the serial
+    Device's even split) under seq + f (mod 2**16), at most in_flight unanswered at a time;
+    wire: room for all frames back to back (frame_offset); rx: room for any frame the device may
+    send; out: batch x n_sensors, the readings (code x sensor_scale) of every answered frame;
+    timeout: seconds each reply may take after its request or the previous reply, inter_byte:
+    seconds a frame under way may pause; times: 2 x n_frames, filled with time.monotonic() at
+    each frame's first byte sent, then at each reply.
+    Returns (status, frames begun, bytes written, frames answered, rx start, rx end, peak in
+    flight, [latency of each answered frame]): rx[start:end] holds what was read but not used
+    by an answered frame.
     """
     cdef Py_ssize_t batch = actuation.shape[0], width = actuation.shape[1], n_sensors = out.shape[1]
-    cdef Py_ssize_t n_frames = bounds.shape[0] - 1, f, rows, biggest = 0
+    cdef Py_ssize_t biggest, f
     cdef _Lane lane
     cdef int status
-    if n_frames < 1 or bounds[0] != 0 or bounds[n_frames] != batch or out.shape[0] != batch \
-            or times.shape[0] < 2 * n_frames or in_flight < 1 or width > 0xFFFF or n_sensors > 0xFFFF:
+    if n_frames < 1 or n_frames > batch or out.shape[0] != batch or times.shape[0] < 2 * n_frames \
+            or in_flight < 1 or width > 0xFFFF or n_sensors > 0xFFFF:
         raise ValueError(f"express forward of {batch} x {width} -> {out.shape[0]} x {n_sensors} in "
                          f"{n_frames} frames, {in_flight} in flight, does not fit its arguments")
-    for f in range(n_frames):
-        rows = bounds[f + 1] - bounds[f]
-        if rows < 1 or rows > 0xFFFF:
-            raise ValueError(f"express frame {f} of {rows} vectors: each carries 1..65535")
-        biggest = max(biggest, rows)
+    biggest = -(-batch // n_frames)
     if wire.shape[0] < n_frames * FRAME_OVERHEAD + 2 * batch * width \
             or rx.shape[0] < FRAME_OVERHEAD + 2 * biggest * n_sensors \
-            or FRAME_OVERHEAD + 2 * biggest * max(width, n_sensors) - HEADER_SIZE - CRC_SIZE > 0xFFFF:
+            or biggest > 0xFFFF or 2 * biggest * max(width, n_sensors) + BATCH_HEADER > 0xFFFF:
         raise ValueError(f"express forward of {batch} x {width} -> {n_sensors} in {n_frames} frames "
-                         f"does not fit its buffers (wire {wire.shape[0]}, rx {rx.shape[0]}) or a u16 length")
+                         f"does not fit its buffers (wire {wire.shape[0]}, rx {rx.shape[0]}) or a u16 field")
     lane.fd = fd
-    lane.bounds = &bounds[0]
+    lane.batch = batch
     lane.n_frames = n_frames
     lane.width = width
     lane.n_sensors = n_sensors
@@ -154,13 +153,13 @@ def excite(int fd, const float[:, ::1] actuation, double actuator_scale, const P
         status = _quantise(&lane, actuation, actuator_scale)
         if status == _OK:
             status = _run(&lane, out)
-    return status, lane.begun, lane.written, lane.answered, lane.start, lane.end, lane.peak
+    latencies = [times[n_frames + f] - times[f] for f in range(lane.answered)]
+    return status, lane.begun, lane.written, lane.answered, lane.start, lane.end, lane.peak, latencies
 
 
 cdef struct _Lane:
     int fd
-    const Py_ssize_t *bounds
-    Py_ssize_t n_frames, width, n_sensors
+    Py_ssize_t batch, n_frames, width, n_sensors
     unsigned int seq
     int in_flight, version
     uint8_t *w
@@ -171,12 +170,16 @@ cdef struct _Lane:
     Py_ssize_t begun, written, answered, start, end, peak
 
 
+cdef inline Py_ssize_t _first_row(_Lane *lane, Py_ssize_t frame) noexcept nogil:
+    return lane.batch * frame // lane.n_frames
+
+
 cdef inline Py_ssize_t _offset(_Lane *lane, Py_ssize_t frame) noexcept nogil:
-    return frame * FRAME_OVERHEAD + 2 * lane.width * lane.bounds[frame]
+    return frame * FRAME_OVERHEAD + 2 * lane.width * _first_row(lane, frame)
 
 
 cdef inline Py_ssize_t _reply_size(_Lane *lane, Py_ssize_t frame) noexcept nogil:
-    return FRAME_OVERHEAD + 2 * lane.n_sensors * (lane.bounds[frame + 1] - lane.bounds[frame])
+    return FRAME_OVERHEAD + 2 * lane.n_sensors * (_first_row(lane, frame + 1) - _first_row(lane, frame))
 
 
 cdef int _quantise(_Lane *lane, const float[:, ::1] actuation, double actuator_scale) noexcept nogil:
@@ -188,10 +191,10 @@ cdef int _quantise(_Lane *lane, const float[:, ::1] actuation, double actuator_s
     cdef uint32_t crc
     for f in range(lane.n_frames):
         w = lane.w + _offset(lane, f)
-        rows = lane.bounds[f + 1] - lane.bounds[f]
+        rows = _first_row(lane, f + 1) - _first_row(lane, f)
         size = FRAME_OVERHEAD + 2 * rows * lane.width
         k = HEADER_SIZE + BATCH_HEADER
-        for i in range(lane.bounds[f], lane.bounds[f + 1]):
+        for i in range(_first_row(lane, f), _first_row(lane, f + 1)):
             for j in range(lane.width):
                 v = actuation[i, j]
                 if not isfinite(v):
@@ -290,7 +293,8 @@ cdef inline bint _is_awaited_header(_Lane *lane, const uint8_t *r, Py_ssize_t si
 
 
 cdef bint _decode(_Lane *lane, const uint8_t *r, Py_ssize_t size, float[:, ::1] out) noexcept nogil:
-    cdef Py_ssize_t first = lane.bounds[lane.answered], rows = lane.bounds[lane.answered + 1] - first
+    cdef Py_ssize_t first = _first_row(lane, lane.answered)
+    cdef Py_ssize_t rows = _first_row(lane, lane.answered + 1) - first
     cdef Py_ssize_t i, j, k = HEADER_SIZE + BATCH_HEADER
     cdef uint32_t crc = r[size - 4] | (<uint32_t>r[size - 3] << 8) | (<uint32_t>r[size - 2] << 16) \
         | (<uint32_t>r[size - 1] << 24)

@@ -35,6 +35,12 @@ _READ_CHUNK = 65536
 _WRITE_CHUNK = 4096
 _POLL_INTERVAL_S = 0.0005  # ports without a file descriptor (loop://, rfc2217://) are polled
 _LATENCY_WINDOW = 4096
+_FRAME_OVERHEAD = _express.wire_size(0, 0)
+
+
+def _even_split(batch: int, n_frames: int) -> list[int]:
+    """Row bounds of a forward's EXCITEs, as even as can be (the express lane splits alike)."""
+    return [batch * i // n_frames for i in range(n_frames + 1)]
 
 
 class _Port:
@@ -216,12 +222,12 @@ class Device:
         # As few EXCITEs as max_batch allows, evenly filled: 412 vectors go as 206 + 206, not as
         # 409 + 3, whose sliver would cost a medium call and a round trip of its own.
         n_frames = -(-batch // self.max_batch)
-        bounds = [batch * i // n_frames for i in range(n_frames + 1)]
         measured = np.empty((batch, self.n_sensors), np.float32)
         if self._express and not self._tx:  # (bytes left unsent go first)
-            self._forward_express(actuation, bounds, measured)
+            self._forward_express(actuation, n_frames, measured)
         else:
             rows = self._encode(actuation)  # before anything is sent: bad commands send nothing
+            bounds = _even_split(batch, n_frames)
             requests = [(MsgType.EXCITE, self._excite_payload(rows[start:stop]),
                          self._excite_timeout(stop - start)) for start, stop in zip(bounds, bounds[1:])]
             self._exchange(requests, on_reply=self._store_measures(bounds, measured))
@@ -235,44 +241,52 @@ class Device:
             self._read_measure(reply, measured[bounds[frame]:bounds[frame + 1]])
         return store
 
-    def _forward_express(self, actuation: np.ndarray, bounds: list[int], measured: np.ndarray) -> None:
+    def _forward_express(self, actuation: np.ndarray, n_frames: int, measured: np.ndarray) -> None:
         """forward() through the express lane; whatever it does not take (see _express.pyx) the
         engine continues: the same requests under the same seqs, the rest as usual."""
         port = self._require_port()
-        n_frames = len(bounds) - 1
-        cuts = np.array(bounds, np.intp)
-        size = _express.frame_offset(cuts, n_frames, self.n_actuators)
+        batch, width = actuation.shape
+        size = n_frames * _FRAME_OVERHEAD + 2 * batch * width
         if len(self._express_wire) < size:
             self._express_wire = bytearray(size)
+        if len(self._express_times) < 2 * n_frames:
+            self._express_times = np.zeros(2 * n_frames)
         seq = self._next_seq
-        timeout = self._excite_timeout(max(b - a for a, b in zip(bounds, bounds[1:])))
-        times = np.zeros(2 * n_frames)
-        status, begun, written, answered, rx_start, rx_end, peak = _express.excite(
-            port.fd, actuation, self.actuator_scale, cuts, seq, self._in_flight, self._express_wire,
+        timeout = self._excite_timeout(-(-batch // n_frames))
+        status, begun, written, answered, rx_start, rx_end, peak, latencies = _express.excite(
+            port.fd, actuation, self.actuator_scale, n_frames, seq, self._in_flight, self._express_wire,
             self._express_rx, measured, self.sensor_scale, p.VERSION, timeout,
-            p.HOST_INTER_BYTE_TIMEOUT_S, times)
+            p.HOST_INTER_BYTE_TIMEOUT_S, self._express_times)
         if status == _express.NOT_FINITE:
             raise ValueError(f"actuator commands for {self.url}: cannot quantise NaN or inf actuator commands")
         self._next_seq = (seq + begun) % p.SEQ_MODULO
+        # The answered frames, counted as the engine counts them.
         counters = self.counters
-        counters.peak_in_flight = max(counters.peak_in_flight, peak)
-        # The answered frames, as the engine would have counted them.
-        counters.requests += answered
-        counters.bytes_out += _express.frame_offset(cuts, answered, self.n_actuators)
-        counters.bytes_in += _express.frame_offset(cuts, answered, self.n_sensors)  # replies: same layout
-        counters.latencies_s.extend((times[n_frames:n_frames + answered] - times[:answered]).tolist())
+        if peak > counters.peak_in_flight:
+            counters.peak_in_flight = peak
         if answered:
-            self._last_rx = times[n_frames + answered - 1]
-        if status == _express.OK:
-            return
-        wire = self._express_wire
-        starts = [_express.frame_offset(cuts, f, self.n_actuators) for f in range(answered, n_frames + 1)]
-        begun_jobs = [(((seq + f) % p.SEQ_MODULO), bytes(wire[start:stop]), min(written - start, stop - start), times[f])
-                      for f, start, stop in zip(range(answered, begun), starts, starts[1:])]
+            counters.requests += answered
+            counters.bytes_out += _express.frame_offset(batch, n_frames, answered, width)
+            counters.bytes_in += _express.frame_offset(batch, n_frames, answered, self.n_sensors)  # same layout
+            counters.latencies_s.extend(latencies)
+            self._last_rx = self._express_times[n_frames + answered - 1]
+        if status != _express.OK:
+            self._continue_express(batch, n_frames, seq, begun, written, answered,
+                                   bytes(self._express_rx[rx_start:rx_end]), timeout, measured)
+
+    def _continue_express(self, batch: int, n_frames: int, seq: int, begun: int, written: int,
+                          answered: int, received: bytes, timeout: float, measured: np.ndarray) -> None:
+        """The engine takes over an express forward: frames answered.. of it, those up to
+        `begun` already (partly) on the wire, and the bytes the lane read but did not use."""
+        wire, times = self._express_wire, self._express_times
+        starts = [_express.frame_offset(batch, n_frames, f, self.n_actuators) for f in range(answered, n_frames + 1)]
+        frames = list(zip(range(answered, n_frames), starts, starts[1:]))
+        began = [((seq + f) % p.SEQ_MODULO, bytes(wire[start:stop]), min(written - start, stop - start), times[f])
+                 for f, start, stop in frames if f < begun]
         requests = [(MsgType.EXCITE, bytes(wire[start + p.HEADER_SIZE:stop - p.CRC_SIZE]), timeout)
-                    for start, stop in zip(starts, starts[1:])]
-        self._exchange(requests, on_reply=self._store_measures(bounds, measured, answered),
-                       begun=begun_jobs, received=bytes(self._express_rx[rx_start:rx_end]))
+                    for _, start, stop in frames]
+        store = self._store_measures(_even_split(batch, n_frames), measured, answered)
+        self._exchange(requests, on_reply=store, begun=began, received=received)
 
     def _read_measure(self, reply: p.Frame, out: np.ndarray) -> None:
         """MEASURE codes into out (its rows: the batch the request sent) as physical readings."""
@@ -393,6 +407,7 @@ class Device:
         self._express = self._packing == "int16" and port.direct
         self._express_wire = bytearray(_express.wire_size(max_batch, self.n_actuators))  # grows to a forward
         self._express_rx = bytearray(p.MAX_FRAME)  # any frame may come instead of the awaited one
+        self._express_times = np.zeros(2)  # grows to a forward's frames
         in_flight = min(device_in_flight, in_flight_cap or device_in_flight)
         # Without a descriptor writes block, so a pipelined reply could deadlock against them.
         self._in_flight = in_flight if port.fd is not None else 1
