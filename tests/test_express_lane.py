@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import threading
 import time
 import zlib
 
@@ -145,6 +146,22 @@ def test_noisy_link(serve, batch):
             x = commands(batch, 5, seed)
             assert np.array_equal(device.forward(x), expected_measure(peer, x))
         assert device.counters.retries > 0
+
+
+def test_ctrl_c_while_the_lane_waits_interrupts_the_forward(serve):
+    # The lane waits in C without the GIL; Ctrl-C must still end the forward at once, not after
+    # the reply timeout.
+    _, path = serve(PeerDevice(max_batch=8), LinkFaults(mute_after=1))  # answers HELLO, then nothing
+    with Device.open(path, timeout=5.0, per_vector=0.0) as device:
+        timer = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                device.forward(commands(29, 5))
+        finally:
+            timer.cancel()
+        assert time.monotonic() - started < 2.0
 
 
 def test_error_reply_raises_the_device_error(serve):
