@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -289,6 +290,30 @@ def test_killed_emulator_mid_training_gives_a_clear_error_and_a_resumable_checkp
                  "--json-out", str(tmp_path / "resumed.json"), "--quiet"])
     assert code == 0
     assert json.loads((tmp_path / "resumed.json").read_text())["splits"][0]["epochs"] == 8
+
+
+def test_ctrl_c_mid_forward_saves_a_checkpoint_and_the_device_stays_usable(blobs_csv, tmp_path):
+    dataset = load_dataset(str(blobs_csv), "kind")
+    config = TrainConfig(epochs=6, eval_every=0, seed=0)
+    main_thread = threading.main_thread().ident
+    with open_device("emu://acoustic?seed=3") as device:
+        run = SplitRun(dataset, device, config, split_seed=0)
+
+        def slow_down_and_press_ctrl_c(network, logs):
+            if network.epoch == 2:
+                device.configure(settle_us=2000)  # each reply of the next forward takes ~0.2 s
+                threading.Timer(0.05, signal.pthread_kill, (main_thread, signal.SIGINT)).start()
+
+        with pytest.raises(TrainingInterrupted) as stopped:
+            run.fit(out_dir=tmp_path, callbacks=[slow_down_and_press_ctrl_c])
+        message = str(stopped.value)
+        assert "training stopped at epoch 2" in message and "interrupted by the user" in message
+        # The abandoned forward's replies still come; they are set aside, not taken for others.
+        device.configure(settle_us=0)
+        resumed = SplitRun.resume(stopped.value.checkpoint_path, device)
+        resumed.fit(out_dir=tmp_path)
+        assert resumed.network.epoch == 6
+        assert device.counters.stale_replies >= 1
 
 
 def test_no_child_process_outlives_close_or_a_failure():
