@@ -92,10 +92,20 @@ def wire_size(Py_ssize_t batch, Py_ssize_t width):
     return FRAME_OVERHEAD + 2 * batch * width
 
 
+cdef inline Py_ssize_t _split(Py_ssize_t batch, Py_ssize_t n_frames, Py_ssize_t frame) noexcept nogil:
+    """The first row of frame `frame`: the serial Device's even split (_even_split there)."""
+    return batch * frame // n_frames
+
+
+cdef inline Py_ssize_t _frame_offset(Py_ssize_t batch, Py_ssize_t n_frames, Py_ssize_t frame,
+                                     Py_ssize_t width) noexcept nogil:
+    return frame * FRAME_OVERHEAD + 2 * width * _split(batch, n_frames, frame)
+
+
 def frame_offset(Py_ssize_t batch, Py_ssize_t n_frames, Py_ssize_t frame, Py_ssize_t width):
     """Where frame `frame` of a forward of batch x width codes split in n_frames starts in the
-    lane's wire buffer (also: the bytes of the frames before it)."""
-    return frame * FRAME_OVERHEAD + 2 * width * (batch * frame // n_frames)
+    lane's wire buffer (also: the bytes of the frames before it; frame n_frames: all of them)."""
+    return _frame_offset(batch, n_frames, frame, width)
 
 
 def crc32(const uint8_t[::1] data):
@@ -128,7 +138,7 @@ def excite(int fd, const float[:, ::1] actuation, double actuator_scale, Py_ssiz
         raise ValueError(f"express forward of {batch} x {width} -> {out.shape[0]} x {n_sensors} in "
                          f"{n_frames} frames, {in_flight} in flight, does not fit its arguments")
     biggest = -(-batch // n_frames)
-    if wire.shape[0] < n_frames * FRAME_OVERHEAD + 2 * batch * width \
+    if wire.shape[0] < _frame_offset(batch, n_frames, n_frames, width) \
             or rx.shape[0] < FRAME_OVERHEAD + 2 * biggest * n_sensors \
             or biggest > 0xFFFF or 2 * biggest * max(width, n_sensors) + BATCH_HEADER > 0xFFFF:
         raise ValueError(f"express forward of {batch} x {width} -> {n_sensors} in {n_frames} frames "
@@ -171,15 +181,16 @@ cdef struct _Lane:
 
 
 cdef inline Py_ssize_t _first_row(_Lane *lane, Py_ssize_t frame) noexcept nogil:
-    return lane.batch * frame // lane.n_frames
+    return _split(lane.batch, lane.n_frames, frame)
 
 
 cdef inline Py_ssize_t _offset(_Lane *lane, Py_ssize_t frame) noexcept nogil:
-    return frame * FRAME_OVERHEAD + 2 * lane.width * _first_row(lane, frame)
+    return _frame_offset(lane.batch, lane.n_frames, frame, lane.width)
 
 
 cdef inline Py_ssize_t _reply_size(_Lane *lane, Py_ssize_t frame) noexcept nogil:
-    return FRAME_OVERHEAD + 2 * lane.n_sensors * (_first_row(lane, frame + 1) - _first_row(lane, frame))
+    return _frame_offset(lane.batch, lane.n_frames, frame + 1, lane.n_sensors) \
+        - _frame_offset(lane.batch, lane.n_frames, frame, lane.n_sensors)
 
 
 cdef int _quantise(_Lane *lane, const float[:, ::1] actuation, double actuator_scale) noexcept nogil:
@@ -192,7 +203,7 @@ cdef int _quantise(_Lane *lane, const float[:, ::1] actuation, double actuator_s
     for f in range(lane.n_frames):
         w = lane.w + _offset(lane, f)
         rows = _first_row(lane, f + 1) - _first_row(lane, f)
-        size = FRAME_OVERHEAD + 2 * rows * lane.width
+        size = _offset(lane, f + 1) - _offset(lane, f)
         k = HEADER_SIZE + BATCH_HEADER
         for i in range(_first_row(lane, f), _first_row(lane, f + 1)):
             for j in range(lane.width):

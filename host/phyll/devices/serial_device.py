@@ -35,7 +35,6 @@ _READ_CHUNK = 65536
 _WRITE_CHUNK = 4096
 _POLL_INTERVAL_S = 0.0005  # ports without a file descriptor (loop://, rfc2217://) are polled
 _LATENCY_WINDOW = 4096
-_FRAME_OVERHEAD = _express.wire_size(0, 0)
 
 
 def _even_split(batch: int, n_frames: int) -> list[int]:
@@ -246,7 +245,7 @@ class Device:
         engine continues: the same requests under the same seqs, the rest as usual."""
         port = self._require_port()
         batch, width = actuation.shape
-        size = n_frames * _FRAME_OVERHEAD + 2 * batch * width
+        size = _express.frame_offset(batch, n_frames, n_frames, width)  # all its frames
         if len(self._express_wire) < size:
             self._express_wire = bytearray(size)
         if len(self._express_times) < 2 * n_frames:
