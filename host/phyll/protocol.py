@@ -194,7 +194,7 @@ def encode_frame(message_type: int, seq: int, payload: bytes = b"", *,
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte maximum")
     head = _HEAD_NINE.pack(MAGIC, version, message_type, seq, len(payload), flags)
-    body = head + (zlib.crc32(head) & 0xFF).to_bytes(1, "little") + payload  # + header_check
+    body = head + bytes((header_check(head),)) + payload
     return body + CRC.pack(zlib.crc32(body))
 
 
