@@ -11,7 +11,8 @@ shared machine the wall clock also counts other people's work). Targets:
    loopback served by the emulator's CPython medium thread (`ThreadLoopback` below), the path
    every other medium takes.
 2. the 200-epoch vowel run through emu://acoustic vs sim://acoustic: <= 1.5x the time, and
-   accuracies within 1 point (`--splits 10` for the comparison that decides it).
+   accuracies within 1 point (`--splits 10` for the comparison that decides it). 2b splits the
+   two runs' time into the trainer's forwards and its own work (in this process, no target).
 3. with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
 
     python bench/bench_link.py [--json] [--parts link,vowels,uart] [--vectors N] [--splits K] [--rounds R]
@@ -229,6 +230,57 @@ def vowel_figures(splits: int, epochs: int, rounds: int) -> dict:
             "accuracy_gap": abs(results["emu"]["test_accuracy"] - results["sim"]["test_accuracy"])}
 
 
+class TimedTransform:
+    """A physical transform passed through unchanged, the wall time of its forwards summed:
+    what the trainer spends waiting for the physics, the rest being its own work."""
+
+    def __init__(self, transform) -> None:
+        self.transform = transform
+        self.n_actuators, self.n_sensors = transform.n_actuators, transform.n_sensors
+        self.encoding = transform.encoding
+        self.forward_s = 0.0
+        self.forwards = 0
+
+    def forward(self, actuation: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return self.transform.forward(actuation)
+        finally:
+            self.forward_s += time.perf_counter() - start
+            self.forwards += 1
+
+    def describe(self) -> dict:
+        return self.transform.describe()
+
+    def close(self) -> None:
+        self.transform.close()
+
+
+def breakdown_figures(splits: int, epochs: int, rounds: int) -> dict:
+    """In this process, sim and emu taking turns: a vowel run's time in the trainer's forwards
+    (the physics, seen from the trainer) and in its own work (local updates, layer outputs,
+    evaluation arithmetic), from each scheme's fastest of `rounds` runs."""
+    if not VOWELS.is_file():
+        return {"skipped": f"no vowel data at {VOWELS}"}
+    from phyll.data import load_dataset
+    from phyll.network import TrainConfig
+    from phyll.training import SplitRun
+
+    dataset = load_dataset(str(VOWELS), "vowel")
+    results: dict[str, dict] = {}
+    for scheme in ("sim", "emu") * rounds:
+        with open_device(f"{scheme}://acoustic") as device:
+            timed = TimedTransform(device)
+            start = time.perf_counter()
+            for seed in range(splits):
+                SplitRun(dataset, timed, TrainConfig(epochs=epochs, seed=seed), seed).fit()
+            wall = time.perf_counter() - start
+        if scheme not in results or wall < results[scheme]["wall_s"]:
+            results[scheme] = {"wall_s": wall, "forward_s": timed.forward_s,
+                               "other_s": wall - timed.forward_s, "forwards": timed.forwards}
+    return {"splits": splits, "epochs": epochs, "rounds": rounds, **results}
+
+
 # -- 3. a UART's pace ---------------------------------------------------------------------------
 
 
@@ -274,15 +326,17 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=1, help="vowel splits per scheme (10 decides the accuracy)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2, help="turns of sim and emu vowel runs (best of each counts)")
-    parser.add_argument("--parts", default="link,vowels,uart",
-                        help="comma-separated: link (1: throughput, round trip), vowels (2), uart (3)")
+    parser.add_argument("--parts", default="link,vowels,breakdown,uart",
+                        help="comma-separated: link (1: throughput, round trip), vowels (2), "
+                             "breakdown (2b: forwards vs the trainer's own work), uart (3)")
+    parser.add_argument("--breakdown-splits", type=int, default=2, help="vowel splits per scheme in 2b")
     parser.add_argument("--uart-seconds", type=float, default=4.0)
     args = parser.parse_args()
 
     parts = set(args.parts.split(","))
-    unknown = parts - {"link", "vowels", "uart"}
+    unknown = parts - {"link", "vowels", "breakdown", "uart"}
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, vowels, uart")
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, vowels, breakdown, uart")
     report = {}
     if "link" in parts:
         report.update(link_report(args))
@@ -298,6 +352,17 @@ def main() -> None:
                   f"{vowels['emu']['test_accuracy']:.2f} %, {vowels['emu']['runtime']}): "
                   f"ratio {vowels['time_ratio']:.2f} (target <= 1.5), accuracy gap "
                   f"{vowels['accuracy_gap']:.2f} points (target <= 1)")
+    if "breakdown" in parts:
+        split = report["breakdown"] = breakdown_figures(args.breakdown_splits, args.epochs, args.rounds)
+        if "skipped" in split:
+            print(f"2b. breakdown: skipped, {split['skipped']}")
+        else:
+            sim, emu = split["sim"], split["emu"]
+            print(f"2b. where the vowel run's time goes ({args.breakdown_splits} split(s) in this process, fastest of "
+                  f"{args.rounds} turns; {sim['forwards']} forwards each): sim {sim['forward_s']:.2f} s in forwards + "
+                  f"{sim['other_s']:.2f} s the trainer's own work; emu {emu['forward_s']:.2f} s + {emu['other_s']:.2f} s; "
+                  f"the emulated run's extra: {emu['forward_s'] - sim['forward_s']:.2f} s in forwards, "
+                  f"{emu['other_s'] - sim['other_s']:.2f} s in the trainer's own work")
     if "uart" in parts:
         uart = report["uart"] = uart_figures(1_000_000, args.uart_seconds)
         print(f"3. baud {uart['baud']:,}: {uart['payload_bytes_per_s_each_way']:,.0f} payload bytes/s each way = "
