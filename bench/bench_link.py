@@ -15,10 +15,10 @@ shared machine the wall clock also counts other people's work). Targets:
    two runs' time into the trainer's forwards and its own work (in this process, no target).
 3. with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
 
-    python bench/bench_link.py [--json] [--parts link,vowels,uart] [--vectors N] [--splits K] [--rounds R]
+    python bench/bench_link.py [--json] [--parts link,vowels,breakdown,uart] [--vectors N] [--splits K] [--rounds R]
 
 With --json the last line is one JSON object: {"link": {setup: {"throughput": {...},
-"round_trip": {...}}}, "vowels": {...}, "uart": {...}}.
+"round_trip": {...}}}, "vowels": {...}, "breakdown": {...}, "uart": {...}}.
 """
 from __future__ import annotations
 
