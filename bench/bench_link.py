@@ -262,6 +262,7 @@ def breakdown_figures(splits: int, epochs: int, rounds: int) -> dict:
     evaluation arithmetic), from each scheme's fastest of `rounds` runs."""
     if not VOWELS.is_file():
         return {"skipped": f"no vowel data at {VOWELS}"}
+    from phyll.cli import blas_threads
     from phyll.data import load_dataset
     from phyll.network import TrainConfig
     from phyll.training import SplitRun
@@ -269,7 +270,7 @@ def breakdown_figures(splits: int, epochs: int, rounds: int) -> dict:
     dataset = load_dataset(str(VOWELS), "vowel")
     results: dict[str, dict] = {}
     for scheme in ("sim", "emu") * rounds:
-        with open_device(f"{scheme}://acoustic") as device:
+        with blas_threads(), open_device(f"{scheme}://acoustic") as device:  # as `phyll train` runs
             timed = TimedTransform(device)
             start = time.perf_counter()
             for seed in range(splits):

@@ -23,13 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def blas_threads():
+    """The BLAS thread limit every command runs under (a context manager).
+
+    PhyLL's matrices are small (tens to hundreds wide): one BLAS thread beats several, which
+    mostly spin against each other. PHYLL_BLAS_THREADS overrides it for large media.
+    """
+    return threadpool_limits(limits=int(os.environ.get("PHYLL_BLAS_THREADS", "1")), user_api="blas")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # PhyLL's matrices are small (tens to hundreds wide): one BLAS thread beats several, which
-    # mostly spin against each other. PHYLL_BLAS_THREADS overrides it for large media.
-    threads = int(os.environ.get("PHYLL_BLAS_THREADS", "1"))
     try:
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with blas_threads():
             return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("phyll: interrupted", file=sys.stderr)
