@@ -48,3 +48,10 @@ def test_help_everywhere(capsys):
             main(argv)
         assert exit_info.value.code == 0
     assert "--label-column" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", ""])
+def test_bad_blas_thread_count_is_named(monkeypatch, capsys, value):
+    monkeypatch.setenv("PHYLL_BLAS_THREADS", value)
+    assert main(["train", "--epochs", "1", "--quiet"]) == 2
+    assert "PHYLL_BLAS_THREADS" in capsys.readouterr().err

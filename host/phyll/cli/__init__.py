@@ -9,6 +9,7 @@ import sys
 from threadpoolctl import threadpool_limits
 
 from .. import __version__
+from .common import fail
 
 COMMANDS = ("train", "eval", "experiment", "info", "emulate")
 
@@ -29,13 +30,20 @@ def blas_threads():
     PhyLL's matrices are small (tens to hundreds wide): one BLAS thread beats several, which
     mostly spin against each other. PHYLL_BLAS_THREADS overrides it for large media.
     """
-    return threadpool_limits(limits=int(os.environ.get("PHYLL_BLAS_THREADS", "1")), user_api="blas")
+    text = os.environ.get("PHYLL_BLAS_THREADS", "1")
+    if not (text.strip().isdigit() and int(text) >= 1):
+        raise ValueError(f"PHYLL_BLAS_THREADS must be a whole number of threads >= 1, got {text!r}")
+    return threadpool_limits(limits=int(text), user_api="blas")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with blas_threads():
+        limit = blas_threads()
+    except ValueError as exc:
+        return fail(str(exc))
+    try:
+        with limit:
             return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("phyll: interrupted", file=sys.stderr)
