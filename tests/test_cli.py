@@ -55,3 +55,13 @@ def test_bad_blas_thread_count_is_named(monkeypatch, capsys, value):
     monkeypatch.setenv("PHYLL_BLAS_THREADS", value)
     assert main(["train", "--epochs", "1", "--quiet"]) == 2
     assert "PHYLL_BLAS_THREADS" in capsys.readouterr().err
+
+
+def test_commands_start_without_matplotlib():
+    # pyplot takes ~0.5 s to import; only runs that write figures load it.
+    import subprocess
+    import sys
+    code = ("import sys; from phyll.cli import build_parser; build_parser(); "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -3,14 +3,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only: phyll runs on headless lab machines and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def pyplot():
+    """matplotlib.pyplot, imported on first use with the file-only backend.
+
+    Importing it takes about half a second; every `phyll` command loads this module, and only
+    runs that write figures should pay for it. Files only: phyll runs on headless lab machines
+    and CI.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def training_curves(history: dict, path: Path, title: str = "") -> Path:
+    plt = pyplot()
     loss = np.asarray(history["loss"])
     evaluations = history["evaluations"]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -37,6 +49,7 @@ def training_curves(history: dict, path: Path, title: str = "") -> Path:
 
 
 def confusion_matrix(confusion, class_names: list[str], path: Path, title: str = "") -> Path:
+    plt = pyplot()
     confusion = np.asarray(confusion)
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(class_names),) * 2)
     ax.imshow(confusion, cmap="Blues")

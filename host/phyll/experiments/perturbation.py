@@ -18,6 +18,7 @@ import numpy as np
 from ..data import Dataset, Standardizer, stratified_split
 from ..devices.local import LocalDevice
 from ..network import Network, TrainConfig
+from ..plots import pyplot
 from .twin import DigitalTwin, probe_actuations
 
 
@@ -98,11 +99,7 @@ def run(dataset: Dataset, device: LocalDevice, config: TrainConfig, plan: Pertur
 
 
 def plot(result: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     curve = np.asarray(result["phyll"]["curve"])
     epochs = np.arange(1, len(curve) + 1)
     p = result["plan"]["perturb_epoch"]
