@@ -548,7 +548,7 @@ class Device:
         if job is None:
             self.counters.stale_replies += 1
             return None
-        if event.type == job.type | p.REPLY_BIT:  # the usual case first
+        if event.type == p.reply_type(job.type):  # the usual case first
             del waiting[job.seq]
             job.reply = event
             self.counters.latencies_s.append(now - job.first_sent)
