@@ -253,7 +253,7 @@ class FrameParser:
         """The common case on a quiet link, checked without buffering: `data` is exactly one
         intact frame. Anything else (None) takes the general path, which judges it the same."""
         size = len(data)
-        if size < HEADER_SIZE + CRC_SIZE or data[0] != 0xA5 or data[1] != 0x5A:
+        if size < HEADER_SIZE + CRC_SIZE or data[:2] != MAGIC:
             return None
         magic, version, message_type, seq, length, flags, check = HEADER.unpack_from(data)
         end = HEADER_SIZE + length
