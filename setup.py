@@ -30,9 +30,6 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     for name in _KERNELS
-] + [
-    # The serial Device's express lane (host/phyll/devices/_express.pyx): link code, not a kernel.
-    Extension("phyll.devices._express", ["host/phyll/devices/_express.pyx"], extra_compile_args=_COMPILE_ARGS),
 ]
 
 # The MicroPython firmware ships inside the package as phyll._firmware, so an installed phyll can

@@ -195,6 +195,7 @@ class LinkFaults:
     flip_out: float = 0.0           # per-byte probability a sent byte is replaced
     drop_in: float = 0.0            # per-byte probability a received byte is lost
     corrupt_replies: frozenset = frozenset()  # reply indexes sent with one payload bit flipped
+    cut_replies: frozenset = frozenset()      # reply indexes sent without their last 6 bytes
     drop_replies: frozenset = frozenset()     # reply indexes swallowed whole
     repeat_replies: frozenset = frozenset()   # reply indexes sent twice
     mute_after: int | None = None   # frames answered before the device stops answering
@@ -289,6 +290,8 @@ class PeerServer:
             damaged = bytearray(reply)
             damaged[-5] ^= 0x10  # last payload byte (or header check when empty): CRC must catch it
             reply = bytes(damaged)
+        if index in faults.cut_replies:
+            reply = reply[:-6]  # the header arrives whole: the host knows whose reply was cut
         reply = faults.damage(reply, faults.flip_out)
         for _ in range(2 if index in faults.repeat_replies else 1):
             if not self._write_all(reply):

@@ -431,8 +431,10 @@ def _children_of(parent: int) -> list[int]:
     return found
 
 
-def test_serial_device_open_takes_emu_urls():
+def test_emu_urls_take_link_options_after_the_hash():
     from phyll.devices.serial_device import Device
-    with Device.open("emu://acoustic?seed=1&runtime=cpython", timeout=3.0) as device:
-        assert isinstance(device, Device) and device.timeout == 3.0
+    with open_device("emu://acoustic?seed=1&runtime=cpython#timeout=3&retries=5") as device:
+        assert isinstance(device, Device) and (device.timeout, device.retries) == (3.0, 5)
         assert device.describe()["kind"] == "emulated"
+    with pytest.raises(ValueError, match=r"\['timeout'\].*link options.*after '#'"):
+        open_device("emu://acoustic?timeout=3")

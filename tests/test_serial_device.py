@@ -1,8 +1,12 @@
-"""The host Device against the CPython test peer over a real pty (and TCP), with link faults."""
+"""The host Device and its link engine against the CPython test peer over a real pty (and TCP),
+with link faults made by the peer."""
 from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -163,6 +167,14 @@ def test_loopback_echo_is_not_a_device():
         Device.open("loop://", timeout=0.05, retries=1)
 
 
+def test_a_second_host_on_the_same_port_is_told_it_is_busy(serve):
+    _, path = serve(PeerDevice())
+    with Device.open(path, **PATIENT) as device:
+        with pytest.raises(LinkError, match=f"{path}.*busy"):
+            Device.open(path, **PATIENT)
+        device.forward(commands(2, 5))  # the first host is undisturbed
+
+
 def test_socket_url(serve):
     peer = PeerDevice(max_batch=3)
     tcp = TcpPeer(peer)
@@ -231,11 +243,113 @@ def test_a_second_session_on_the_same_port_starts_clean(serve):
     assert peer.counters["duplicates"] == 0
 
 
-def test_open_device_routes_serial_urls(serve):
+def test_open_device_routes_serial_urls_with_link_options_after_the_hash(serve):
     _, path = serve(PeerDevice())
-    with open_device(f"serial://{path}?timeout=0.5&retries=2") as device:
-        assert device.retries == 2 and device.timeout == 0.5
-    with open_device(path) as device:
-        assert device.url == path
-    with pytest.raises(ValueError, match="unknown serial device option"):
-        open_device(f"serial://{path}?colour=red")
+    with open_device(f"serial://{path}#timeout=0.5&retries=2&in_flight=2") as device:
+        assert (device.retries, device.timeout, device.link.in_flight) == (2, 0.5, 2)
+    with open_device(f"{path}#retries=5") as device:
+        assert device.url == f"{path}#retries=5" and device.retries == 5
+    with pytest.raises(ValueError, match=r"unknown link option.*colour"):
+        open_device(f"{path}#colour=red")
+    with pytest.raises(ValueError, match=r"retries must be a whole number >= 0"):
+        open_device(f"{path}#retries=-1")
+    with pytest.raises(ValueError, match=r"takes no query options.*go after '#'"):
+        open_device(f"serial://{path}?timeout=0.5")
+
+
+def test_forward_bigger_than_the_ptys_buffers_goes_out_in_pieces(serve):
+    # 4 frames of 16 KB in flight: the pty takes a few KB per write, the rest waits for POLLOUT
+    peer = PeerDevice(max_batch=p.max_batch_bound(5, 3, "int16"), in_flight=4)
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        x = commands(6 * peer.max_batch, 5, seed=6)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert device.counters.requests == 1 + 6 and device.counters.retries == 0
+        assert device.counters.peak_in_flight >= 2
+
+
+def test_nan_sends_nothing_and_the_next_forward_works(serve):
+    peer = PeerDevice()
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        x = commands(2, 5)
+        x[1, 3] = np.inf
+        requests = device.counters.requests
+        with pytest.raises(ValueError, match="NaN or inf"):
+            device.forward(x)
+        assert device.counters.requests == requests and peer.counters["excites"] == 0
+        x = commands(1, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+
+
+@pytest.mark.parametrize("batch", [1, 29], ids=["one-frame", "four-frames"])
+@pytest.mark.parametrize("faults, counted", [
+    (LinkFaults(corrupt_replies=frozenset({2})), {"crc_errors": 1, "retries": 1, "timeouts": 0}),
+    (LinkFaults(drop_replies=frozenset({2})), {"timeouts": 1, "retries": 1}),
+    (LinkFaults(repeat_replies=frozenset({2, 3})), {"stale_replies": 2, "retries": 0}),
+], ids=["corrupted", "lost", "repeated"])
+def test_faulty_replies_are_recovered_counted_and_never_rerun(serve, faults, counted, batch):
+    peer = PeerDevice(max_batch=8)
+    _, path = serve(peer, faults)
+    frames = -(-batch // 8)
+    with Device.open(path, timeout=0.3, per_vector=0.0) as device:
+        for seed in range(4):
+            x = commands(batch, 5, seed)
+            assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        for name, value in counted.items():
+            assert getattr(device.counters, name) == value, name
+        # HELLO, then one per EXCITE: re-sends are not new requests
+        assert device.counters.requests == 1 + 4 * frames
+        assert len(device.counters.latencies_s) == 1 + 4 * frames
+    assert peer.counters["excites"] == 4 * frames  # a replayed reply never ran the medium twice
+
+
+def test_reply_cut_short_is_resent_when_its_frame_expires_not_at_the_timeout(serve):
+    peer = PeerDevice(max_batch=8)
+    server, path = serve(peer)
+    with Device.open(path, timeout=5.0, per_vector=0.0) as device:
+        server.faults.cut_replies = frozenset({server.replies_made})  # the next reply loses its tail
+        started = time.monotonic()
+        x = commands(8, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert time.monotonic() - started < 2.0  # the 5 s reply timeout never ran out
+        assert (device.counters.truncated_replies, device.counters.retries, device.counters.timeouts) == (1, 1, 0)
+    assert peer.counters["excites"] == 1 and peer.counters["duplicates"] == 1
+
+
+@pytest.mark.parametrize("batch", [1, 29], ids=["one-frame", "four-frames"])
+def test_noisy_link(serve, batch):
+    peer = PeerDevice(max_batch=8)
+    rate = 5e-3 if batch == 1 else 1.5e-3  # about the same share of frames damaged (frames 3.5x longer)
+    _, path = serve(peer, LinkFaults(flip_in=rate, flip_out=rate, drop_in=0.4 * rate, seed=3))
+    with Device.open(path, retries=10, timeout=0.3, per_vector=0.0) as device:
+        for seed in range(60 if batch == 1 else 15):
+            x = commands(batch, 5, seed)
+            assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        assert device.counters.retries > 0
+
+
+def test_ctrl_c_while_waiting_for_a_reply_interrupts_the_forward(serve):
+    # Ctrl-C must end the forward at once, not after the reply timeout.
+    _, path = serve(PeerDevice(max_batch=8), LinkFaults(mute_after=1))  # answers HELLO, then nothing
+    with Device.open(path, timeout=5.0, per_vector=0.0) as device:
+        timer = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                device.forward(commands(29, 5))
+        finally:
+            timer.cancel()
+        assert time.monotonic() - started < 2.0
+
+
+def test_error_reply_raises_the_device_error(serve):
+    peer = PeerDevice(max_batch=8)
+    _, path = serve(peer)
+    with Device.open(path, **PATIENT) as device:
+        peer.max_batch = 1  # the device now refuses what it advertised
+        with pytest.raises(p.BatchTooLargeError, match="max_batch 1"):
+            device.forward(commands(2, 5))
+        x = commands(1, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))

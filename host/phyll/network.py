@@ -14,12 +14,6 @@ import numpy as np
 from . import kernels
 from .physical import PhysicalTransform
 
-ENCODE = {
-    "l2": lambda h, enc: np.clip(kernels.encode_l2(h), enc.low, enc.high),
-    "minmax": lambda h, enc: kernels.encode_minmax(h, enc.low, enc.high),
-    "bits": lambda h, enc: kernels.quantize_bits(h, enc.bits).astype(np.float32, copy=False),
-}
-
 
 @dataclass
 class TrainConfig:
@@ -59,7 +53,7 @@ class PhysicalLayer:
     def measure(self, h: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write the labels into h and send it through the physics: returns (h with labels, P(h))."""
         h = kernels.overlay_label(h, labels, self.n_classes)
-        actuation = ENCODE[self.transform.encoding.encoder](h, self.transform.encoding)
+        actuation = self.transform.encoding.encode(h)
         return h, self.transform.forward(actuation)
 
     def output(self, measured: np.ndarray, h: np.ndarray) -> np.ndarray:

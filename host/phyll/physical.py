@@ -11,6 +11,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from . import kernels
+
 ENCODERS = ("l2", "minmax", "bits")
 
 
@@ -38,6 +40,18 @@ class ActuatorEncoding:
             raise ValueError(f"actuator limits must satisfy low < high, got [{self.low}, {self.high}]")
         if self.bits < 1:
             raise ValueError(f"bits per value must be >= 1, got {self.bits}")
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Activations (B, values_for(n_actuators)) -> actuator commands (B, n_actuators), float32.
+
+        The one encoder: the trainer's layers, the digital twin's probes and the emulator's
+        scale probe all drive a medium through it, so they send what training sends.
+        """
+        if self.encoder == "l2":
+            return np.clip(kernels.encode_l2(values), self.low, self.high)
+        if self.encoder == "minmax":
+            return kernels.encode_minmax(values, self.low, self.high)
+        return kernels.quantize_bits(values, self.bits).astype(np.float32, copy=False)
 
     def values_for(self, n_actuators: int) -> int:
         """How many activation values drive `n_actuators` actuators."""

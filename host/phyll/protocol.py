@@ -200,7 +200,8 @@ def encode_frame(message_type: int, seq: int, payload: bytes = b"", *,
 
 @dataclass(frozen=True)
 class FrameFault:
-    """Something the parser rejected. seq/type are known only for "bad_crc" (header was valid).
+    """Something the parser rejected. seq/type are known where the header passed its checks:
+    always for "bad_crc", and for "truncated" when the frame was cut after its header.
 
     kind: "bad_header_check" | "unknown_frame_version" | "length_too_large" | "bad_crc" | "truncated"
     """
@@ -223,6 +224,7 @@ class FrameParser:
         self._buffer = bytearray()
         self._start = 0  # consumed prefix of _buffer, compacted lazily to keep feed() linear
         self._need = 0  # bytes the frame at _start needs in all, once its header passed its checks
+        self._waiting_for: tuple[int, int] = (0, 0)  # (seq, type) of that frame
         self._min_version, self._max_version = versions
         self._max_payload = max_payload
         self.skipped_bytes = 0
@@ -267,7 +269,8 @@ class FrameParser:
         """Abandon an incomplete frame (inter-byte timeout) and rescan what follows it."""
         if self.pending == 0:
             return []
-        events: list[Frame | FrameFault] = [FrameFault("truncated")]
+        cut = FrameFault("truncated", *self._waiting_for) if self._need else FrameFault("truncated")
+        events: list[Frame | FrameFault] = [cut]
         self._start += 1
         self._need = 0
         while self._next(events):
@@ -304,6 +307,7 @@ class FrameParser:
         end = found + HEADER_SIZE + length
         if len(buf) < end + CRC_SIZE:
             self._need = end + CRC_SIZE - found
+            self._waiting_for = (seq, message_type)
             return False
         self._need = 0
         with memoryview(buf) as view:

@@ -1,9 +1,11 @@
 """Opening a physical system by URL, the way pyserial opens ports.
 
 `open_device(url)` imports the handler module `scheme_<scheme>` from the packages listed in
-`HANDLER_PACKAGES` (users may append their own) and calls its `open(DeviceURL)`. A URL with a
-scheme no handler claims, or a plain path, is a serial port handed to pyserial
-(`/dev/ttyACM0`, `socket://host:port`, `rfc2217://...`, `loop://`).
+`HANDLER_PACKAGES` (users may append their own) and calls its `open(DeviceURL)`: `sim://` and
+serial ports here, `emu://` in the emulator's package (found by name, so this room never
+imports the emulator: the dependency points one way). A URL with a scheme no handler claims, or
+a plain path, is a serial port handed to pyserial (`/dev/ttyACM0`, `socket://host:port`,
+`rfc2217://...`, `spy://...`), link options after `#` (docs/link.md).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import importlib
 from ..physical import PhysicalTransform
 from ..urls import DeviceURL
 
-HANDLER_PACKAGES = ["phyll.devices"]
+HANDLER_PACKAGES = ["phyll.devices", "phyll.emulator"]
 DEFAULT_URL = "sim://acoustic"
 
 

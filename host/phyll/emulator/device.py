@@ -8,35 +8,29 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import serial
-
 from ..devices.serial_device import Device
+from ..link import LINK_OPTION_NAMES, LinkOptions, open_port, split_link_options
 from ..protocol import LinkError
 from ..urls import DeviceURL
 from .errors import EmulatorError
 from .runner import Emulator, start_emulator
 from .uart import BITS_PER_BYTE
 
-# Without baud= the pty is the wire; these are serial Device defaults, plus the wire time below.
-DEFAULT_TIMEOUT_S = 2.0
-DEFAULT_PER_VECTOR_S = 0.02
 EMULATOR_OPTIONS = ("baud", "runtime", "max_batch")
-DEVICE_OPTIONS = ("timeout", "per_vector", "retries", "in_flight")
 
 
 class EmulatedDevice(Device):
     """A serial `Device` whose port is an `Emulator`'s pty; close() ends the emulator too."""
 
-    def __init__(self, emulator: Emulator, url: str, **options) -> None:
+    def __init__(self, emulator: Emulator, url: str, options: LinkOptions) -> None:
         self.emulator = emulator
         self._opened = False  # HELLO failures are explained once, by __init__
         try:
-            port = serial.serial_for_url(emulator.path, timeout=0, do_not_open=True)
-            port.open()
-        except (OSError, serial.SerialException) as exc:
+            port = open_port(emulator.path, options)
+        except LinkError as exc:
             raise EmulatorError(f"cannot open the emulator's pty {emulator.path}: {exc}") from exc
         try:
-            super().__init__(port, url, **options)
+            super().__init__(port, url, options)
         except LinkError as exc:
             port.close()
             raise EmulatorError(self._diagnose(exc, "did not answer HELLO")) from exc
@@ -56,15 +50,12 @@ class EmulatedDevice(Device):
         finally:
             self.emulator.close()
 
-    def _exchange(self, requests, on_reply=None, begun=(), received=b""):
-        # The one place every request passes (the express lane hands its failures over to it):
-        # a vanished firmware process is named here.
-        try:
-            return super()._exchange(requests, on_reply, begun, received)
-        except LinkError as exc:
-            if not self._opened or self.emulator.explain_exit() is None:
-                raise
-            raise LinkError(self._diagnose(exc, "vanished")) from exc
+    def _explain(self, exc: LinkError) -> LinkError:
+        # Every request passes the link engine, which asks here before raising: a vanished
+        # firmware process is named instead of the bare link failure it caused.
+        if not self._opened or self.emulator.explain_exit() is None:
+            return exc
+        return LinkError(self._diagnose(exc, "vanished"))
 
     def _diagnose(self, exc: Exception, what: str) -> str:
         ended = self.emulator.explain_exit()
@@ -76,44 +67,59 @@ class EmulatedDevice(Device):
 
 def open_emulated_device(spec: str, medium_options: dict | None = None, *, runtime: str = "auto",
                          baud: int | None = None, max_batch: int = 0, url: str = "",
-                         **device_options) -> EmulatedDevice:
+                         link: LinkOptions | None = None) -> EmulatedDevice:
     """Load medium `spec` with `medium_options`, start the firmware on it, open it as a Device.
 
-    device_options: the serial Device's timeout, per_vector, retries, in_flight; with baud the
-    defaults of timeout and per_vector add the wire time of the frames.
+    link: the link options (timeout, retries, ...); with baud and no timeout of its own, the
+    default timeouts grow by the frames' wire time.
     """
     medium_options = dict(medium_options or {})
+    link = link or LinkOptions()
     emulator = start_emulator(spec, medium_options, runtime=runtime, baud=baud, max_batch=max_batch)
     if baud is not None:
         medium = emulator.medium
         bytes_per_vector = 2 * (medium.n_actuators + medium.n_sensors)  # an upper bound both ways
-        device_options.setdefault("per_vector", DEFAULT_PER_VECTOR_S + bytes_per_vector * BITS_PER_BYTE / baud)
-        device_options.setdefault("timeout", DEFAULT_TIMEOUT_S + 64 * BITS_PER_BYTE / baud)
+        defaults = LinkOptions()
+        wire = {}
+        if link.per_vector == defaults.per_vector:
+            wire["per_vector"] = defaults.per_vector + bytes_per_vector * BITS_PER_BYTE / baud
+        if link.timeout == defaults.timeout:
+            wire["timeout"] = defaults.timeout + 64 * BITS_PER_BYTE / baud
+        link = link.with_settings(**wire)
     url = url or _url(spec, {**medium_options, "runtime": runtime if runtime != "auto" else None,
                              "baud": baud, "max_batch": max_batch or None})
     try:
-        return EmulatedDevice(emulator, url, **device_options)
+        return EmulatedDevice(emulator, url, link)
     except BaseException:
         emulator.close()
         raise
 
 
-def open_emulated_url(url: str | DeviceURL, **device_options) -> EmulatedDevice:
-    """`emu://MEDIUM?options`: the URL's options are split by name -- the emulator's
-    (EMULATOR_OPTIONS), the serial Device's (DEVICE_OPTIONS, which `device_options` may also
-    give), and every other one goes to the medium, as a `sim://` URL would pass it."""
-    parsed = url if isinstance(url, DeviceURL) else DeviceURL.parse(url)
+def open_emulated_url(url: str | DeviceURL) -> EmulatedDevice:
+    """`emu://MEDIUM?options#link-options`: the query's options are split by name -- the
+    emulator's (EMULATOR_OPTIONS), and every other one goes to the medium, as a `sim://` URL
+    would pass it; the fragment holds link options (docs/link.md)."""
+    text = url if isinstance(url, str) else _unparse(url)
+    parsed = DeviceURL.parse(text)
     if parsed.scheme != "emu":
-        raise ValueError(f"not an emu:// URL: {url!r}")
+        raise ValueError(f"not an emu:// URL: {text!r}")
     if not parsed.target:
         raise ValueError("emu:// URL names no medium; use e.g. emu://acoustic?seed=3")
-    options = parsed.options
-    emulator = {k: v for k, v in options.items() if k in EMULATOR_OPTIONS}
-    device = {**{k: v for k, v in options.items() if k in DEVICE_OPTIONS}, **device_options}
-    medium = {k: v for k, v in options.items() if k not in EMULATOR_OPTIONS + DEVICE_OPTIONS}
-    return open_emulated_device(parsed.target, medium, **emulator, **device)
+    misplaced = sorted(LINK_OPTION_NAMES & set(parsed.options))
+    if misplaced:
+        raise ValueError(f"{misplaced} in {text!r} are link options: they go after '#', e.g. "
+                         f"emu://{parsed.target}#{misplaced[0]}=...")
+    _, link = split_link_options(text)
+    emulator = {k: v for k, v in parsed.options.items() if k in EMULATOR_OPTIONS}
+    medium = {k: v for k, v in parsed.options.items() if k not in EMULATOR_OPTIONS}
+    return open_emulated_device(parsed.target, medium, **emulator, url=text, link=link)
 
 
 def _url(spec: str, options: dict) -> str:
     query = urlencode({k: v for k, v in options.items() if v is not None})
     return f"emu://{spec}" + (f"?{query}" if query else "")
+
+
+def _unparse(url: DeviceURL) -> str:
+    query = urlencode(url.options)
+    return f"{url.scheme}://{url.target}" + (f"?{query}" if query else "") + (f"#{url.fragment}" if url.fragment else "")

@@ -60,12 +60,10 @@ def declared_full_scale(medium: Medium) -> tuple[float, str] | None:
 
 def probe_actuations(encoding: ActuatorEncoding, n_actuators: int, seed: int = 0) -> np.ndarray:
     """Drives like the trainer's (its encoder on random inputs), then one-hot and constant ones."""
-    from ..network import ENCODE  # the trainer's own encoders: the probe sees what training sends
-
     rng = np.random.default_rng(seed)
     values = encoding.values_for(n_actuators)
     inputs = rng.standard_normal((PROBE_VECTORS, values)).astype(np.float32)
-    rows = [ENCODE[encoding.encoder](inputs, encoding)]
+    rows = [encoding.encode(inputs)]  # the trainer's own encoder: the probe sees what training sends
     if encoding.encoder == "bits":
         rows += [np.zeros((1, n_actuators)), np.ones((1, n_actuators))]
     else:

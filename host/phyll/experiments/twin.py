@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 
-from .. import kernels
 from ..media import Medium
 from ..physical import PhysicalTransform
 
@@ -19,12 +18,7 @@ TWIN_KINDS = ("linear", "mlp")
 def probe_actuations(transform: PhysicalTransform, n: int, rng: np.random.Generator) -> np.ndarray:
     """Random actuations shaped like the trainer's: random activations through the rig's encoder."""
     enc = transform.encoding
-    values = rng.standard_normal((n, enc.values_for(transform.n_actuators))).astype(np.float32)
-    if enc.encoder == "bits":
-        return kernels.quantize_bits(values, enc.bits).astype(np.float32)
-    if enc.encoder == "minmax":
-        return kernels.encode_minmax(values, enc.low, enc.high)
-    return np.clip(kernels.encode_l2(values), enc.low, enc.high)
+    return enc.encode(rng.standard_normal((n, enc.values_for(transform.n_actuators))).astype(np.float32))
 
 
 class DigitalTwin(Medium):
