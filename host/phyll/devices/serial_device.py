@@ -22,7 +22,7 @@ INFO_KEYS = ("protocol", "firmware", "board", "medium", "runtime", "n_actuators"
              "settle_us", "watchdog_ms")
 # What a board running MicroPython without the phyll firmware sends back to a HELLO frame: the
 # frame's 0x01 byte is Ctrl-A, which puts the REPL into raw mode, and a friendly REPL prompts.
-_REPL_SIGNS = (b"raw REPL", b">>> ", b"MicroPython v")
+_REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b"\r\n>>> ", b'Type "help()" for more information')
 _SNIFF_BYTES = 512
 
 

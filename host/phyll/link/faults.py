@@ -151,9 +151,7 @@ class FaultyPort:
         self._held_in = bytearray()
 
     def read(self) -> bytes | None:
-        data = self.port.read()
-        if data:
-            self._held_in += self._rx.apply(data)
+        """What wait() took from the port, once its direction flows."""
         if not self._held_in or self._rx.stalled(time.monotonic()):
             return None
         data = bytes(self._held_in)
@@ -170,7 +168,8 @@ class FaultyPort:
             del self._out[:self.port.write(self._out)]
 
     def wait(self, want_write: bool, timeout: float) -> tuple[bool, bool]:
-        """The engine can always write here (write() takes everything); what waits is the port."""
+        """The engine can always write here (write() takes everything); what waits is the port.
+        Whatever the port has is read here, damaged, and held until its direction flows."""
         now = time.monotonic()
         if self._held_in and not self._rx.stalled(now):
             return True, want_write
@@ -180,8 +179,11 @@ class FaultyPort:
         flushing = bool(self._out) and not self._tx.stalled(now)
         readable, _ = self.port.wait(flushing, timeout)
         self._flush()  # what the port has room for, or what a stall that just ended held
-        held = bool(self._held_in) and not self._rx.stalled(time.monotonic())
-        return readable or held, want_write
+        if readable:
+            data = self.port.read()  # a hang-up raises here, as it would for the engine
+            if data:
+                self._held_in += self._rx.apply(data)
+        return bool(self._held_in) and not self._rx.stalled(time.monotonic()), want_write
 
     def discard_input(self) -> None:
         self._held_in.clear()
