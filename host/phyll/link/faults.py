@@ -7,8 +7,9 @@ Given as link options in a device URL's fragment (docs/link.md):
     /dev/ttyACM0#junk_rx=1e-4&stall_every=1000000&stall_s=0.3
 
 Rates are per byte. `flip` replaces a byte with another, `drop` loses it, `junk` inserts a random
-byte before it; `stall_every` bytes on average (exponentially spaced) the direction stops for
-`stall_s` seconds, as a USB hub or a congested network does. A name alone sets both directions;
+byte before it; every `stall_every` bytes the direction stops for `stall_s` seconds, as a USB
+hub, a congested network or a host process that stops reading does: a stalled `_rx` direction
+reads nothing from the port, so the device meets a full buffer when it writes. A name alone sets both directions;
 `_tx` (host to device) or `_rx` (device to host) sets one. The damage is drawn from
 `fault_seed`, so a run can be repeated byte for byte against the same device behaviour.
 """
@@ -34,7 +35,7 @@ class Damage:
     flip: float = 0.0
     drop: float = 0.0
     junk: float = 0.0
-    stall_every: float = 0.0  # mean bytes between stalls; 0: never
+    stall_every: float = 0.0  # bytes between stalls; 0: never
     stall_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -96,18 +97,15 @@ class _Direction:
         self.damage = damage
         self.rng = rng
         self.counts = {"bytes": 0, "flipped": 0, "dropped": 0, "junk": 0, "stalls": 0}
-        self._until_stall = self._draw_stall()
+        self._until_stall = damage.stall_every or float("inf")
         self.stalled_until = 0.0
-
-    def _draw_stall(self) -> float:
-        return self.rng.exponential(self.damage.stall_every) if self.damage.stall_every else float("inf")
 
     def apply(self, data: bytes) -> bytes:
         d = self.damage
         self.counts["bytes"] += len(data)
         self._until_stall -= len(data)
         if self._until_stall <= 0:
-            self._until_stall = self._draw_stall()
+            self._until_stall += d.stall_every
             self.stalled_until = time.monotonic() + d.stall_s
             self.counts["stalls"] += 1
         if not (d.flip or d.drop or d.junk) or not data:
@@ -169,10 +167,15 @@ class FaultyPort:
 
     def wait(self, want_write: bool, timeout: float) -> tuple[bool, bool]:
         """The engine can always write here (write() takes everything); what waits is the port.
-        Whatever the port has is read here, damaged, and held until its direction flows."""
+        Whatever the port has is read here, damaged, and held until its direction flows; while
+        the receiving direction is stalled the port is not read at all."""
         now = time.monotonic()
         if self._held_in and not self._rx.stalled(now):
             return True, want_write
+        if self._rx.stalled(now):
+            time.sleep(min(max(timeout, 0.0), self._rx.stalled(now)))
+            self._flush()
+            return bool(self._held_in) and not self._rx.stalled(time.monotonic()), want_write
         stalls = [left for left in (self._tx.stalled(now), self._rx.stalled(now)) if left]
         if stalls:
             timeout = min(timeout, *stalls)  # wake when a stall ends, to release what it held
