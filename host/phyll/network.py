@@ -7,12 +7,35 @@ physical passes are measured once per batch and reused for all inner steps.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
 
 import numpy as np
 
 from . import kernels
 from .physical import PhysicalTransform
+
+
+class ConfigError(ValueError):
+    """A TrainConfig field out of range. `field` and `accepted` let a command line name its own flag."""
+
+    def __init__(self, field: str, accepted: str, value) -> None:
+        super().__init__(f"{field} must be {accepted}, got {value!r}")
+        self.field, self.accepted, self.value = field, accepted, value
+
+
+def _whole(minimum: int) -> tuple[str, Callable[[object], bool]]:
+    return (f"a whole number >= {minimum}",
+            lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v >= minimum)
+
+
+# nan and inf compare as numbers, so they are refused by name rather than by a comparison.
+_POSITIVE = ("a finite number > 0",
+             lambda v: isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0)
+_ACCEPTED = {"layers": _whole(1), "epochs": _whole(1), "theta": _POSITIVE, "lr": _POSITIVE,
+             "inner_steps": _whole(1), "batch_size": _whole(0), "eval_every": _whole(0), "seed": _whole(0)}
 
 
 @dataclass
@@ -25,15 +48,15 @@ class TrainConfig:
     lr: float = 5e-4
     inner_steps: int = 10
     batch_size: int = 0      # 0: full batch, as in the paper
-    eval_every: int = 10     # epochs between accuracy measurements (each costs C x layers passes per sample)
-    seed: int = 0
+    eval_every: int = 10     # epochs between accuracy checks, 0: last only (each costs C x layers passes per sample)
+    seed: int = 0            # >= 0: numpy's generators take no negative seed
 
     def __post_init__(self) -> None:
-        for name in ("layers", "epochs", "inner_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size < 0 or self.eval_every < 0:
-            raise ValueError("batch_size and eval_every must be >= 0")
+        for item in fields(self):
+            accepted, check = _ACCEPTED[item.name]
+            value = getattr(self, item.name)
+            if not check(value):
+                raise ConfigError(item.name, accepted, value)
 
 
 class PhysicalLayer:
