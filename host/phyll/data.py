@@ -25,7 +25,7 @@ class Dataset:
     labels: np.ndarray         # int64 (N,), 0 .. n_classes-1
     class_names: list[str]
     feature_names: list[str]
-    source: str                # path or "builtin:NAME", enough to load it again on resume
+    source: str                # absolute path or "builtin:NAME": loads it again from any folder
     label_column: str = ""
 
     @property
@@ -90,7 +90,7 @@ def load_csv(path: str | Path, label_column: str) -> Dataset:
         if not label:
             raise DataError(f"{path} line {line}: empty label in column {label_column!r}")
     features = np.array(feature_columns, dtype=np.float64).T.astype(np.float32)
-    return _from_raw_labels(features, raw_labels, feature_names, str(path), label_column)
+    return _from_raw_labels(features, raw_labels, feature_names, str(path.resolve()), label_column)
 
 
 def _from_raw_labels(features, raw_labels, feature_names, source, label_column) -> Dataset:
