@@ -14,6 +14,11 @@ from ..network import TrainConfig
 from ..training import SplitRun, TrainingInterrupted, summarize
 from .common import USER_ERRORS, fail, write_json
 
+# A terminal gets a live bar; a log file gets a bar-less line now and then. Redrawn every epoch,
+# one run once wrote 187 KB of progress into a log.
+_TERMINAL_REDRAW_S, _LOG_REDRAW_S = 0.5, 60.0
+_LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt} epochs [{elapsed}<{remaining}{postfix}]"
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a physical network with PhyLL",
@@ -87,17 +92,24 @@ def _make_runs(args, dataset, device) -> list[SplitRun]:
     return runs
 
 
+def _progress_bar(args, index: int, split_run: SplitRun, n_runs: int) -> tqdm:
+    terminal = sys.stderr.isatty()
+    return tqdm(total=split_run.network.config.epochs, initial=split_run.network.epoch, disable=args.quiet,
+                file=sys.stderr, desc=f"split {index + 1}/{n_runs}", unit="epoch", leave=False,
+                mininterval=_TERMINAL_REDRAW_S if terminal else _LOG_REDRAW_S,
+                bar_format=None if terminal else _LOG_FORMAT)
+
+
 def _train(args, index: int, split_run: SplitRun, n_runs: int) -> dict:
     split_dir = args.out / f"split-{split_run.split_seed:02d}" if args.out else None
-    bar = tqdm(total=split_run.network.config.epochs, initial=split_run.network.epoch, disable=args.quiet, file=sys.stderr,
-               desc=f"split {index + 1}/{n_runs}", unit="epoch", leave=False)
+    bar = _progress_bar(args, index, split_run, n_runs)
 
     def progress(network, logs):
-        bar.update(1)
         postfix = {"loss": f"{sum(logs['loss']):.3f}"}
         if "accuracy" in logs:
             postfix["test"] = f"{logs['accuracy']['test'][-1]:.1f}%"
-        bar.set_postfix(postfix)
+        bar.set_postfix(postfix, refresh=False)  # update() redraws, at most every mininterval
+        bar.update(1)
 
     with bar:
         split_run.fit(out_dir=split_dir, callbacks=[progress])
