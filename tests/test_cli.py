@@ -74,3 +74,17 @@ def test_progress_in_a_log_stays_small(blobs_csv, capsys):
     assert code == 0
     err = capsys.readouterr().err
     assert "split seed 0" in err and len(err.encode()) < 1000, len(err.encode())
+
+
+@pytest.mark.parametrize("flag, value, accepted", [
+    ("--lr", "-1", "> 0"), ("--lr", "nan", "> 0"), ("--theta", "0", "> 0"),
+    ("--test-fraction", "1", "(0, 1)"), ("--test-fraction", "0", "(0, 1)"),
+    ("--eval-every", "-1", ">= 0"), ("--batch-size", "-2", ">= 0"), ("--splits", "0", ">= 1"),
+    ("--layers", "0", ">= 1"), ("--epochs", "0", ">= 1"), ("--inner-steps", "0", ">= 1"),
+    ("--seed", "-1", ">= 0"),
+])
+def test_out_of_range_flags_are_named_before_a_device_is_opened(flag, value, accepted, capsys):
+    # sim://nosuch fails when opened: an error about the flag shows nothing was opened first.
+    assert main(["train", "--device", "sim://nosuch", flag, value, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} must be" in err and accepted in err and "nosuch" not in err

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from .. import plots
 from ..data import load_dataset
 from ..devices import DEFAULT_URL, open_device
-from ..network import TrainConfig
+from ..network import ConfigError, TrainConfig
 from ..training import SplitRun, TrainingInterrupted, summarize
 from .common import USER_ERRORS, fail, write_json
 
@@ -28,16 +28,19 @@ def register(subparsers) -> None:
     p.add_argument("--label-column", help="CSV column holding the class label")
     p.add_argument("--device", default=DEFAULT_URL,
                    help=f"physical system URL: sim://MEDIUM, emu://MEDIUM, a serial port or pyserial URL (default {DEFAULT_URL})")
-    p.add_argument("--layers", type=int, default=2, help="physical layers (default 2)")
-    p.add_argument("--epochs", type=int, help="epochs (default 200; with --resume: the checkpoint's)")
-    p.add_argument("--splits", type=int, default=1, help="seeded train/test splits to run (default 1)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="test share of each split (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of split i is SEED+i (default 0)")
-    p.add_argument("--theta", type=float, default=4.0, help="PhyLL loss temperature (default 4)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default 5e-4)")
-    p.add_argument("--inner-steps", type=int, default=10, help="Adam steps per measured batch (default 10)")
-    p.add_argument("--batch-size", type=int, default=0, help="0 = full batch (default)")
-    p.add_argument("--eval-every", type=int, default=10, help="epochs between accuracy checks (default 10)")
+    p.add_argument("--layers", type=int, default=2, help="physical layers, >= 1 (default 2)")
+    p.add_argument("--epochs", type=int,
+                   help="epochs in total, >= 1 (default 200; with --resume: the checkpoint's)")
+    p.add_argument("--splits", type=int, default=1, help="seeded train/test splits to run, >= 1 (default 1)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="test share of each split, in (0, 1) (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of split i is SEED+i, >= 0 (default 0)")
+    p.add_argument("--theta", type=float, default=4.0, help="PhyLL loss temperature, > 0 (default 4)")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate, > 0 (default 5e-4)")
+    p.add_argument("--inner-steps", type=int, default=10, help="Adam steps per measured batch, >= 1 (default 10)")
+    p.add_argument("--batch-size", type=int, default=0, help="rows per batch, 0 = full batch (default)")
+    p.add_argument("--eval-every", type=int, default=10,
+                   help="epochs between accuracy checks, 0 = last epoch only (default 10)")
     p.add_argument("--out", type=Path, help="folder for checkpoints, metrics.json and PNG plots")
     p.add_argument("--json-out", type=Path, help="write the summary JSON here")
     p.add_argument("--resume", type=Path, help="continue a run from its checkpoint")
@@ -46,16 +49,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    if args.splits < 1:
-        return fail(f"--splits must be >= 1, got {args.splits}")
     try:
+        configs = _configs(args)
         dataset = None if args.resume else load_dataset(args.dataset, args.label_column)
         device = open_device(args.device)
     except USER_ERRORS as exc:
         return fail(str(exc))
     with closing(device):
         try:
-            runs = _make_runs(args, dataset, device)
+            runs = _make_runs(args, dataset, device, configs)
         except USER_ERRORS as exc:
             return fail(str(exc))
         try:
@@ -77,19 +79,29 @@ def run(args) -> int:
     return 0
 
 
-def _make_runs(args, dataset, device) -> list[SplitRun]:
+def _configs(args) -> list[TrainConfig]:
+    """One config per split, every flag checked before anything is loaded or opened."""
+    if args.splits < 1:
+        raise ValueError(f"--splits must be a whole number >= 1, got {args.splits}")
+    if not 0.0 < args.test_fraction < 1.0:
+        raise ValueError(f"--test-fraction must be a number in (0, 1), got {args.test_fraction}")
+    try:
+        return [TrainConfig(layers=args.layers, epochs=200 if args.epochs is None else args.epochs,
+                            theta=args.theta, lr=args.lr, inner_steps=args.inner_steps,
+                            batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed + i)
+                for i in range(args.splits)]
+    except ConfigError as exc:
+        flag = "--" + exc.field.replace("_", "-")
+        raise ValueError(f"{flag} must be {exc.accepted}, got {exc.value}") from None
+
+
+def _make_runs(args, dataset, device, configs) -> list[SplitRun]:
     if args.resume:
         resumed = SplitRun.resume(args.resume, device)
-        if args.epochs:
+        if args.epochs is not None:
             resumed.network.config.epochs = args.epochs
         return [resumed]
-    runs = []
-    for i in range(args.splits):
-        config = TrainConfig(layers=args.layers, epochs=args.epochs or 200, theta=args.theta, lr=args.lr,
-                             inner_steps=args.inner_steps, batch_size=args.batch_size,
-                             eval_every=args.eval_every, seed=args.seed + i)
-        runs.append(SplitRun(dataset, device, config, args.seed + i, args.test_fraction))
-    return runs
+    return [SplitRun(dataset, device, config, config.seed, args.test_fraction) for config in configs]
 
 
 def _progress_bar(args, index: int, split_run: SplitRun, n_runs: int) -> tqdm:
