@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .data import Dataset, Standardizer, load_dataset, stratified_split
+from .data import DataError, Dataset, Standardizer, load_dataset, stratified_split
 from .network import Network, TrainConfig
 from .physical import PhysicalTransform
 
@@ -31,9 +31,10 @@ class SplitRun:
     """A network plus the split and standardisation it is trained and tested on."""
 
     def __init__(self, dataset: Dataset, transform: PhysicalTransform, config: TrainConfig,
-                 split_seed: int, test_fraction: float = 0.2) -> None:
+                 split_seed: int, test_fraction: float = 0.2, device_url: str | None = None) -> None:
         self.dataset = dataset
         self.transform = transform
+        self.device_url = device_url  # reopens `transform`; None: the url its describe() gives
         self.split_seed = split_seed
         self.test_fraction = test_fraction
         self.train_rows, self.test_rows = stratified_split(dataset.labels, test_fraction, split_seed)
@@ -52,10 +53,11 @@ class SplitRun:
         except (Exception, KeyboardInterrupt) as exc:
             path = self.save((out_dir or Path.cwd()) / INTERRUPTED_NAME)
             reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            how = (f"phyll train --resume {path} (it reopens {self.device_url}; --device URL to use another)"
+                   if self.device_url else f"phyll train --resume {path} --device URL (the checkpoint names no device)")
             raise TrainingInterrupted(
                 f"training stopped at epoch {self.network.epoch} ({reason}); "
-                f"checkpoint of the last completed epoch saved to {path}; "
-                f"continue with: phyll train --resume {path}", path) from exc
+                f"checkpoint of the last completed epoch saved to {path}; continue with: {how}", path) from exc
 
     def predictions(self, name: str) -> np.ndarray:
         """Final predictions on a part; reuses the measurement fit() made at this epoch if any."""
@@ -79,29 +81,62 @@ class SplitRun:
     def save(self, path: Path) -> Path:
         arrays, meta = self.network.state()
         arrays.update(self.scaler.to_arrays())
+        described = json_safe(self.transform.describe())
+        if self.device_url is None:
+            self.device_url = described.get("url") or None
         meta.update({
             "dataset": {"source": self.dataset.source, "label_column": self.dataset.label_column,
                         "class_names": self.dataset.class_names,
                         "feature_names": self.dataset.feature_names},
             "split": {"seed": self.split_seed, "test_fraction": self.test_fraction},
-            "device": json_safe(self.transform.describe()),
+            "device_url": self.device_url,
+            "device": described,
         })
         return checkpoint.save(path, arrays, meta)
 
     @classmethod
-    def resume(cls, path: str | Path, transform: PhysicalTransform) -> "SplitRun":
-        """Rebuild a run from a checkpoint: same data, split, scaler, weights, moments and RNG."""
+    def resume(cls, path: str | Path, transform: PhysicalTransform, dataset: Dataset | None = None,
+               device_url: str | None = None) -> "SplitRun":
+        """Rebuild a run from a checkpoint: same data, split, scaler, weights, moments and RNG.
+
+        dataset: the one the checkpoint names unless given (the same data, moved elsewhere).
+        """
         arrays, meta = checkpoint.load(path)
-        data = meta["dataset"]
-        dataset = load_dataset(data["source"], data["label_column"])
-        if dataset.class_names != data["class_names"] or dataset.feature_names != data["feature_names"]:
-            raise ValueError(f"dataset {data['source']} no longer has the classes/features "
-                             f"the checkpoint {path} was trained on")
+        dataset = trained_dataset(meta, path) if dataset is None else dataset
+        _check_same_data(dataset, meta, path)
         run = cls(dataset, transform, TrainConfig(**meta["config"]), meta["split"]["seed"],
-                  meta["split"]["test_fraction"])
+                  meta["split"]["test_fraction"], device_url)
         run.scaler = Standardizer.from_arrays(arrays)
+        stored, built = arrays["layer0.W"].shape, run.network.layers[0].W.shape
+        if stored != built:  # W is (values, sensors + values)
+            raise ValueError(
+                f"checkpoint {path} was trained on a system taking {stored[0]} values and giving "
+                f"{stored[1] - stored[0]} sensor readings per pass, but {device_url or 'this device'} "
+                f"takes {built[0]} and gives {built[1] - built[0]}")
         run.network.load_state(arrays, meta)
         return run
+
+
+def trained_dataset(meta: dict, path: str | Path, source: str | None = None,
+                    label_column: str | None = None) -> Dataset:
+    """The dataset checkpoint `path` was trained on, or `source` in its place (same classes and
+    features): loaded and checked before any device is opened."""
+    trained = meta["dataset"]
+    source = source or trained["source"]
+    if source == trained["source"] and not source.startswith("builtin:") and not Path(source).is_file():
+        raise DataError(f"checkpoint {path} was trained on dataset {source}, which does not exist "
+                        "(moved or deleted?); give its new place with --dataset PATH")
+    dataset = load_dataset(source, label_column or trained["label_column"])
+    _check_same_data(dataset, meta, path)
+    return dataset
+
+
+def _check_same_data(dataset: Dataset, meta: dict, path: str | Path) -> None:
+    trained = meta["dataset"]
+    for what in ("class_names", "feature_names"):
+        if getattr(dataset, what) != trained[what]:
+            raise DataError(f"dataset {dataset.source} has {what} {getattr(dataset, what)}, but checkpoint "
+                            f"{path} was trained on {trained[what]}")
 
 
 def summarize(splits: list[dict], device: dict) -> dict:

@@ -1,4 +1,4 @@
-"""`phyll eval`: measure a saved model on a dataset through a device."""
+"""`phyll eval`: measure a saved model again, on the device and data split it was trained on."""
 from __future__ import annotations
 
 from contextlib import closing
@@ -7,50 +7,73 @@ from pathlib import Path
 import numpy as np
 
 from .. import checkpoint
-from ..data import Standardizer, load_dataset
-from ..devices import DEFAULT_URL, open_device
-from ..network import Network, TrainConfig
-from ..training import json_safe
-from .common import USER_ERRORS, fail, write_json
+from ..devices import open_device
+from ..network import accuracy_by_depth
+from ..training import SplitRun, json_safe, trained_dataset
+from .common import USER_ERRORS, checkpoint_device_url, fail, write_json
+
+# Parts measured for each --rows, in the order training measures them.
+ROWS = {"test": ("test",), "train": ("train",), "all": ("train", "test")}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a saved checkpoint",
-                              description="Evaluate a checkpoint on a dataset (all its rows by default).")
+    p = subparsers.add_parser(
+        "eval", help="evaluate a saved checkpoint",
+        description="Measure a checkpoint again through the device it was trained on, on its own "
+                    "test split (the split's seed and test fraction are in the checkpoint).")
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("--dataset", help="CSV file or builtin:NAME (default: the dataset it was trained on)")
+    p.add_argument("--dataset", help="CSV file or builtin:NAME with the same classes and features "
+                   "(default: the dataset it was trained on; the split is then made of this one)")
     p.add_argument("--label-column", help="CSV label column (default: the one it was trained with)")
-    p.add_argument("--device", default=DEFAULT_URL, help=f"physical system URL (default {DEFAULT_URL})")
-    p.add_argument("--json-out", type=Path, help="write the result JSON here")
+    p.add_argument("--device", help="physical system URL (default: the device it was trained on; "
+                   "another one is measured with a warning)")
+    p.add_argument("--rows", choices=tuple(ROWS), default="test",
+                   help="the split's test rows (default), its training rows, or all rows "
+                   "(both parts, each measured as in training)")
+    p.add_argument("--json-out", type=Path,
+                   help="write the result JSON here (test_accuracy, train_accuracy, rows, ...)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     try:
-        arrays, meta = checkpoint.load(args.checkpoint)
-        trained = meta["dataset"]
-        dataset = load_dataset(args.dataset or trained["source"],
-                               args.label_column or trained["label_column"])
-        if dataset.class_names != trained["class_names"]:
-            return fail(f"dataset classes {dataset.class_names} differ from the checkpoint's "
-                        f"{trained['class_names']}")
-        device = open_device(args.device)
+        _, meta = checkpoint.load(args.checkpoint)
+        dataset = trained_dataset(meta, args.checkpoint, args.dataset, args.label_column)
+        url = checkpoint_device_url(meta, args.checkpoint, args.device)
+        device = open_device(url)
     except USER_ERRORS as exc:
         return fail(str(exc))
     with closing(device):
         try:
-            network = Network(device, len(trained["class_names"]), meta["n_features"],
-                              TrainConfig(**meta["config"]))
-            network.load_state(arrays, meta)
-            network.passes = {"train": 0, "eval": 0}
-            scaler = Standardizer.from_arrays(arrays)
-            accuracy = network.evaluate(scaler.transform(dataset.features), dataset.labels)
+            split_run = SplitRun.resume(args.checkpoint, device, dataset, url)
+            split_run.network.passes = {"train": 0, "eval": 0}
+            result = _measure(split_run, ROWS[args.rows])
         except USER_ERRORS as exc:
             return fail(str(exc))
-        result = {"accuracy": accuracy[-1], "accuracy_by_depth": accuracy, "rows": len(dataset.labels),
-                  "physical_passes": network.passes, "device": json_safe(device.describe())}
-    print(f"accuracy {accuracy[-1]:.2f} % on {len(dataset.labels)} rows "
-          f"({', '.join(f'{a:.1f}' for a in accuracy)} % using 1..{len(accuracy)} layers)")
+        result.update({"checkpoint": str(args.checkpoint.resolve()), "epoch": split_run.network.epoch,
+                       "dataset": dataset.source, "device_url": url,
+                       "physical_passes": split_run.network.passes,
+                       "device": json_safe(device.describe())})
+    for name, rows in result["rows"].items():
+        by_depth = result["accuracy_by_depth"][name]
+        print(f"{name} accuracy {by_depth[-1]:.2f} % on {rows} rows "
+              f"({', '.join(f'{a:.1f}' for a in by_depth)} % using 1..{len(by_depth)} layers)")
     if args.json_out:
         write_json(args.json_out, result)
     return 0
+
+
+def _measure(split_run: SplitRun, parts: tuple[str, ...]) -> dict:
+    """{NAME_accuracy, rows: {NAME: n}, accuracy_by_depth: {NAME: [...]}} per part, plus "all"
+    when both parts are measured. Each part is one batch, as in training: the label value
+    written into a batch is its largest |x|, so other batches would be other measurements."""
+    predicted, labels = {}, {}
+    for name in parts:
+        features, labels[name] = split_run.part(name)
+        predicted[name] = split_run.network.predict_by_depth(features)
+    if len(parts) > 1:
+        predicted["all"] = np.concatenate([predicted[name] for name in parts])
+        labels["all"] = np.concatenate([labels[name] for name in parts])
+    by_depth = {name: accuracy_by_depth(predicted[name], labels[name]) for name in predicted}
+    return {**{f"{name}_accuracy": accuracy[-1] for name, accuracy in by_depth.items()},
+            "rows": {name: len(labels[name]) for name in predicted}, "accuracy_by_depth": by_depth}

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import plots
+from .. import checkpoint, plots
 from ..data import load_dataset
 from ..devices import DEFAULT_URL, open_device
 from ..network import ConfigError, TrainConfig
-from ..training import SplitRun, TrainingInterrupted, summarize
-from .common import USER_ERRORS, fail, write_json
+from ..training import SplitRun, TrainingInterrupted, summarize, trained_dataset
+from .common import USER_ERRORS, checkpoint_device_url, fail, write_json
 
 # A terminal gets a live bar; a log file gets a bar-less line now and then. Redrawn every epoch,
 # one run once wrote 187 KB of progress into a log.
@@ -24,10 +24,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a physical network with PhyLL",
                               description="Train a physical neural network in situ with PhyLL.")
     p.add_argument("--dataset", help="CSV file (default: the bundled wine dataset; "
-                   "'builtin:NAME' for another bundled one: wine, iris, digits, breast_cancer)")
+                   "'builtin:NAME' for another bundled one: wine, iris, digits, breast_cancer; "
+                   "with --resume: the checkpoint's, or this if it moved)")
     p.add_argument("--label-column", help="CSV column holding the class label")
-    p.add_argument("--device", default=DEFAULT_URL,
-                   help=f"physical system URL: sim://MEDIUM, emu://MEDIUM, a serial port or pyserial URL (default {DEFAULT_URL})")
+    p.add_argument("--device", help="physical system URL: sim://MEDIUM, emu://MEDIUM, a serial port or "
+                   f"pyserial URL (default {DEFAULT_URL}; with --resume: the checkpoint's device)")
     p.add_argument("--layers", type=int, default=2, help="physical layers, >= 1 (default 2)")
     p.add_argument("--epochs", type=int,
                    help="epochs in total, >= 1 (default 200; with --resume: the checkpoint's)")
@@ -43,21 +44,21 @@ def register(subparsers) -> None:
                    help="epochs between accuracy checks, 0 = last epoch only (default 10)")
     p.add_argument("--out", type=Path, help="folder for checkpoints, metrics.json and PNG plots")
     p.add_argument("--json-out", type=Path, help="write the summary JSON here")
-    p.add_argument("--resume", type=Path, help="continue a run from its checkpoint")
+    p.add_argument("--resume", type=Path, help="continue a run from its checkpoint, on the device and "
+                   "data it was trained on; the other training flags are the checkpoint's")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     try:
-        configs = _configs(args)
-        dataset = None if args.resume else load_dataset(args.dataset, args.label_column)
-        device = open_device(args.device)
+        url, make_runs = _resumed(args) if args.resume else _fresh(args)
+        device = open_device(url)
     except USER_ERRORS as exc:
         return fail(str(exc))
     with closing(device):
         try:
-            runs = _make_runs(args, dataset, device, configs)
+            runs = make_runs(device)
         except USER_ERRORS as exc:
             return fail(str(exc))
         try:
@@ -65,7 +66,7 @@ def run(args) -> int:
         except TrainingInterrupted as exc:
             return fail(str(exc), code=1)
         summary = summarize(results, device.describe())
-    summary["config"] = {"device": args.device, "dataset": runs[0].dataset.source,
+    summary["config"] = {"device": url, "dataset": runs[0].dataset.source,
                          "label_column": runs[0].dataset.label_column}
     print(f"train accuracy {summary['train_accuracy']:.2f} %   "
           f"test accuracy {summary['test_accuracy']:.2f} % "
@@ -95,13 +96,31 @@ def _configs(args) -> list[TrainConfig]:
         raise ValueError(f"{flag} must be {exc.accepted}, got {exc.value}") from None
 
 
-def _make_runs(args, dataset, device, configs) -> list[SplitRun]:
-    if args.resume:
-        resumed = SplitRun.resume(args.resume, device)
+def _fresh(args):
+    configs = _configs(args)
+    dataset = load_dataset(args.dataset, args.label_column)
+    url = args.device or DEFAULT_URL
+
+    def make_runs(device) -> list[SplitRun]:
+        return [SplitRun(dataset, device, config, config.seed, args.test_fraction, url) for config in configs]
+    return url, make_runs
+
+
+def _resumed(args):
+    _configs(args)  # the checkpoint's config is used, but a flag out of range is still an error
+    _, meta = checkpoint.load(args.resume)
+    if args.epochs is not None and args.epochs < meta["epoch"]:
+        raise ValueError(f"--epochs {args.epochs} is fewer than the {meta['epoch']} epochs checkpoint "
+                         f"{args.resume} has done; give the total to reach")
+    dataset = trained_dataset(meta, args.resume, args.dataset, args.label_column)
+    url = checkpoint_device_url(meta, args.resume, args.device)
+
+    def make_runs(device) -> list[SplitRun]:
+        resumed = SplitRun.resume(args.resume, device, dataset, url)
         if args.epochs is not None:
             resumed.network.config.epochs = args.epochs
         return [resumed]
-    return [SplitRun(dataset, device, config, config.seed, args.test_fraction) for config in configs]
+    return url, make_runs
 
 
 def _progress_bar(args, index: int, split_run: SplitRun, n_runs: int) -> tqdm:
