@@ -23,13 +23,14 @@ NOISELESS_METASURFACE = "sim://metasurface?seed=1&snr_db=inf"
 QUIET_ACOUSTIC = "sim://acoustic?seed=3&noise=0&noise_floor=0"
 
 
-def train(tmp_path, capsys, device, *extra, dataset=None, out="run"):
-    """A short run on the wine data from `tmp_path`; returns its split-00 folder."""
-    code = main(["train", "--device", device, "--epochs", "5", "--eval-every", "0", "--out", out,
-                 "--quiet", *(["--dataset", dataset, "--label-column", "kind"] if dataset else []), *extra])
+def train(folder, capsys, device, dataset=None):
+    """A 5-epoch run (on wine unless `dataset` is a CSV with a `kind` label) written to the
+    relative folder `run`, so run from `folder`; returns its split-00 folder."""
+    code = main(["train", "--device", device, "--epochs", "5", "--eval-every", "0", "--out", "run",
+                 "--quiet", *(["--dataset", dataset, "--label-column", "kind"] if dataset else [])])
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
-    return tmp_path / out / "split-00"
+    return folder / "run" / "split-00"
 
 
 def evaluate(capsys, *argv) -> tuple[int, str]:
@@ -48,7 +49,8 @@ def rewrite_meta(path, edit) -> None:
 def elsewhere(tmp_path, monkeypatch):
     """Train in tmp_path/lab, then move to tmp_path/desk: relative paths no longer reach the run."""
     lab, desk = tmp_path / "lab", tmp_path / "desk"
-    lab.mkdir(), desk.mkdir()
+    lab.mkdir()
+    desk.mkdir()
     monkeypatch.chdir(lab)
 
     def move():
