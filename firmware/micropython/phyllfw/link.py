@@ -6,6 +6,9 @@ After a successful wait, readinto returns at least one byte. On a stream opened 
 is abandoned after the inter-byte timeout. On a blocking stream (MicroPython's USB-CDC stdin)
 it blocks until the requested bytes arrive: there a truncated frame is only resolved by the
 bytes that follow it (see firmware/README.md).
+
+Writing takes what the link accepts now; waiting for room, and giving up on a host that does not
+read, is the frame loop's (docs/protocol.md section 2, "Writing replies").
 """
 import select
 
@@ -28,7 +31,7 @@ class StreamLink:
         self._rx_poll.register(rx_stream, select.POLLIN)
         # ipoll iterates without allocating a result list; CPython's poll has no ipoll.
         self._wait_rx = getattr(self._rx_poll, "ipoll", self._rx_poll.poll)
-        self._tx_poll = None
+        self._wait_tx = None
 
     def wait(self, timeout_ms):
         """True once a byte can be read; False after timeout_ms (-1: wait forever)."""
@@ -50,27 +53,27 @@ class StreamLink:
         return n
 
     def write(self, view):
+        """How many bytes of view the link took. A non-blocking stream takes what fits and never
+        waits (0 when the host has not read and the buffer is full); a blocking one returns when
+        it took them all, or what the port took before its own write timeout."""
         try:
             n = self._tx.write(view)
         except OSError as exc:
             raise LinkClosed("host link failed: %s" % exc)
-        if n is None or n < len(view):
-            self._write_rest(view, n or 0)
+        return n or 0
 
-    def _write_rest(self, view, done):
-        """A non-blocking stream took part of a frame: wait until it drains and send the rest."""
-        if self._tx_poll is None:
-            self._tx_poll = select.poll()
-            self._tx_poll.register(self._tx, select.POLLOUT)
-        total = len(view)
-        while done < total:
-            if not self._tx_poll.poll(1000):
-                raise LinkClosed("host link stopped draining for 1 s")
-            try:
-                n = self._tx.write(view[done:])
-            except OSError as exc:
-                raise LinkClosed("host link failed: %s" % exc)
-            done += n or 0
+    def wait_writable(self, timeout_ms):
+        """True once the link can take a byte; False after timeout_ms."""
+        if self._wait_tx is None:  # made on first need: a host that keeps reading never needs it
+            tx_poll = select.poll()
+            tx_poll.register(self._tx, select.POLLOUT)
+            self._wait_tx = getattr(tx_poll, "ipoll", tx_poll.poll)
+        for event in self._wait_tx(timeout_ms):
+            if event[1] & select.POLLOUT:
+                return True
+            if event[1] & _HANGUP:
+                raise LinkClosed("host link hung up")
+        return False
 
     def pair_wait(self, other):
         """A PairWait on this link's input and `other`, a pollable stream (a HAL's channel)."""

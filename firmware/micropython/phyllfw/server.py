@@ -23,10 +23,12 @@ from .hal import HalFault
 from .kernels import clamp_i16, crc32
 from .link import LinkClosed
 from .safety import Watchdog, code_limits
+from .settings import read_settings
 from .views import Tails, Views
 
 _MAX_FRAME = const(16398)
 _IDLE_WAIT_MS = const(60000)
+_REPLY_STALL_MS = const(1000)  # docs/protocol.md section 2: then a reply the host does not read is dropped
 _MAX_WATCHDOG_MS = const(3600000)
 _PROTOCOL_BOUND = const(16380)  # max_payload - 4: a batch's bytes after (batch, width)
 _BAD_CRC_MESSAGE = b"frame CRC-32 mismatch"
@@ -64,6 +66,10 @@ class FrameServer:
                 hal.encoding["low"], hal.encoding["high"], hal.actuator_scale)
             self._clamping = self._code_low > -32768 or self._code_high < 32767
         self.max_batch = self._batch_bound(hal, max_batch)
+        self._encoding = hal.encoding
+        if not bits:  # INFO: one element per activation value, whatever the HAL's dict says
+            self._encoding = dict(hal.encoding)
+            self._encoding["bits"] = 1
         self._static_zeros = bytearray((hal.n_static + 7) // 8)
 
         self._rx = bytearray(_MAX_FRAME * rx_frames)
@@ -94,7 +100,7 @@ class FrameServer:
 
         self._answering = 0  # size of the request being answered while it is still buffered
         self._started = 0  # size of the EXCITE at the buffer's start that the HAL has begun
-        self._leave = False
+        self.repl_requested = False  # serve() returned for the REPL, not because the link closed
         self._uptime_ms = 0
         self._uptime_mark = self._now()
         self.reset_counters()
@@ -109,7 +115,7 @@ class FrameServer:
     def reset_counters(self):
         self.frames_ok = self.crc_errors = self.header_errors = 0
         self.excites = self.vectors = self.duplicates = self.clamps = 0
-        self.skipped_bytes = self.inter_byte_timeouts = self.hal_faults = 0
+        self.skipped_bytes = self.inter_byte_timeouts = self.hal_faults = self.replies_dropped = 0
         self.watchdog.trips = 0
 
     # ---- the loop -------------------------------------------------------------------------
@@ -118,7 +124,7 @@ class FrameServer:
         """Serve frames until REPL is requested or the host link closes."""
         micropython.kbd_intr(-1)  # frames contain 0x03; Ctrl-C must not interrupt the loop
         try:
-            while not self._leave:
+            while not self.repl_requested:
                 size = self._next_frame()
                 if size:
                     self._dispatch(size)
@@ -244,6 +250,7 @@ class FrameServer:
         except Exception:
             return  # the loop meets the same problem again and answers it
         self._started = size
+        self.watchdog.feed()  # it arrived now; its reply may wait for the one being written
 
     def _complete_excite(self):
         """Size of a complete, CRC-valid EXCITE frame at the buffer's start, else 0."""
@@ -309,7 +316,8 @@ class FrameServer:
         length = size - HEADER_SIZE - CRC_SIZE
         self._answering = size
         self.frames_ok += 1
-        self.watchdog.feed()
+        if not self._started:  # a begun EXCITE fed the watchdog when it was read
+            self.watchdog.feed()
         if msg_type == frame.HELLO:
             self._forget_replies()
         else:
@@ -317,7 +325,7 @@ class FrameServer:
             if hit >= 0:
                 self.duplicates += 1
                 self._drop_answering()
-                self._link.write(self._slot_frame[hit].get(self._slot_size[hit]))
+                self._send(self._slot_frame[hit].get(self._slot_size[hit]))
                 return
         slot = self._slot
         self._slot = (slot + 1) % len(self._slots)
@@ -343,7 +351,7 @@ class FrameServer:
                 n = self._reset()
             elif msg_type == frame.REPL:
                 self._empty(length)
-                self._leave = True
+                self.repl_requested = True
                 n = 0
             else:
                 raise FrameError(frame.UNKNOWN_TYPE, "unknown request type 0x%02X" % msg_type)
@@ -356,8 +364,8 @@ class FrameServer:
             self._slot_seq[slot] = seq
             self._slot_type[slot] = msg_type
             self._slot_size[slot] = reply_size
-        self._link.write(self._slot_frame[slot].get(reply_size))
-        if self._leave:
+        self._send(self._slot_frame[slot].get(reply_size))
+        if self.repl_requested:
             self._link.flush()
 
     def _cached(self, seq, msg_type):
@@ -376,7 +384,38 @@ class FrameServer:
         buf = self._error
         n = self._put_error(buf, frame.BAD_CRC, rx[3], _BAD_CRC_MESSAGE)
         size = frame.seal(buf, frame.ERROR, rx[4] | rx[5] << 8, n, self._error_head, self._error_frame)
-        self._link.write(self._error_frame.get(size))
+        self._send(self._error_frame.get(size))
+
+    def _send(self, view):
+        """Write a reply whole, or as much of it as a host that stopped reading lets through."""
+        done = self._link.write(view)
+        if done < len(view):
+            self._send_rest(view, done)
+
+    def _send_rest(self, view, done):
+        """The link is full: wait while it keeps taking bytes; after _REPLY_STALL_MS in which it
+        took none, drop the rest and count it. The loop goes on serving, and the reply stays
+        cached, so the host's re-send gets it whole. The watchdog keeps running meanwhile:
+        silence counts from the last valid frame, whatever this loop is doing."""
+        total = len(view)
+        progress = self._now()
+        while done < total:
+            stalled = clock.ticks_diff(self._now(), progress)
+            if stalled >= _REPLY_STALL_MS:
+                self.replies_dropped += 1
+                return
+            # With an EXCITE begun, a split HAL cannot go safe before it ends; that EXCITE is
+            # answered next, and the loop checks the watchdog again when it waits for input.
+            due = -1 if self._started else self.watchdog.remaining_ms()
+            if due == 0 and self.watchdog.check():
+                self._safe()
+                continue
+            wait = _REPLY_STALL_MS - stalled
+            if self._link.wait_writable(due if 0 < due < wait else wait):
+                n = self._link.write(view[done:])
+                if n:
+                    done += n
+                    progress = self._now()
 
     # ---- messages -------------------------------------------------------------------------
 
@@ -452,19 +491,9 @@ class FrameServer:
 
     def _configure(self, buf, length):
         try:
-            settings = json.loads(bytes(self._rx_body.get(length)))
-        except (ValueError, UnicodeError):
-            raise FrameError(frame.BAD_CONFIG, "CONFIGURE payload is not UTF-8 JSON")
-        if not isinstance(settings, dict):
-            raise FrameError(frame.BAD_CONFIG, "CONFIGURE payload must be a JSON object")
-        ranges = self._config_ranges()
-        for key in settings:
-            if key not in ranges:
-                raise FrameError(frame.BAD_CONFIG, "unknown key %r" % key)
-            low, high = ranges[key]
-            value = settings[key]
-            if type(value) is not int or not low <= value <= high:
-                raise FrameError(frame.BAD_CONFIG, "%s must be an int in %d..%d, got %r" % (key, low, high, value))
+            settings = read_settings(bytes(self._rx_body.get(length)), self._config_ranges())
+        except ValueError as exc:
+            raise FrameError(frame.BAD_CONFIG, str(exc))
         for key in settings:
             if key == "watchdog_ms":
                 self.watchdog.timeout_ms = settings[key]
@@ -520,7 +549,7 @@ class FrameServer:
             "protocol": PROTOCOL, "firmware": NAME + " " + VERSION, "board": self.board,
             "medium": hal.medium, "runtime": sys.implementation.name,
             "n_actuators": hal.n_actuators, "n_sensors": hal.n_sensors, "n_static": hal.n_static,
-            "encoding": hal.encoding, "actuator_scale": hal.actuator_scale,
+            "encoding": self._encoding, "actuator_scale": hal.actuator_scale,
             "sensor_scale": hal.sensor_scale, "max_batch": self.max_batch,
             "max_payload": MAX_PAYLOAD, "in_flight": len(self._slots),
             "settle_us": hal.settle_us, "watchdog_ms": self.watchdog.timeout_ms,
@@ -545,7 +574,7 @@ class FrameServer:
             "duplicates": self.duplicates, "clamps": self.clamps,
             "watchdog_trips": self.watchdog.trips, "uptime_ms": self._uptime_ms,
             "skipped_bytes": self.skipped_bytes, "inter_byte_timeouts": self.inter_byte_timeouts,
-            "hal_faults": self.hal_faults,
+            "hal_faults": self.hal_faults, "replies_dropped": self.replies_dropped,
         }
 
     def _advance_uptime(self):

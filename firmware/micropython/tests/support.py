@@ -119,9 +119,85 @@ class ScriptedLink:
 
     def write(self, view):
         self.written += bytes(view)
+        return len(view)
 
     def flush(self):
         self.flushes += 1
+
+
+class SlowReader(ScriptedLink):
+    """A host that reads replies late: the link holds `room` unread bytes; more room appears at
+    the fake times of `drains` [(at_ms, n_bytes)], as the host reads. Nothing else is taken."""
+
+    def __init__(self, script=(), room=0, drains=()):
+        super().__init__(script)
+        self.room = room
+        self.drains = list(drains)
+        self.stalls = 0  # waits that ended with no room
+
+    def write(self, view):
+        n = min(self.room, len(view))
+        self.written += bytes(view[:n])
+        self.room -= n
+        return n
+
+    def wait_writable(self, timeout_ms):
+        if self.room:
+            return True
+        if self.drains and self.drains[0][0] <= self.now_ms + timeout_ms:
+            at, n = self.drains.pop(0)
+            self.now_ms = max(self.now_ms, at)
+            self.room += n
+            return True
+        self.now_ms += timeout_ms
+        self.stalls += 1
+        return False
+
+
+class SplitHal:
+    """A HAL measuring elsewhere (like the emulator's): measures in the order begun, and records
+    the calls and what the loop had buffered at each excite_end."""
+
+    reply_stream = "the medium channel"
+
+    def __init__(self, hal, server_box):
+        self._hal = hal
+        self._server_box = server_box
+        self.pending = []
+        self.calls = []
+        self.buffered_at_end = []
+        self.safes = 0
+        for key in ("medium", "n_actuators", "n_sensors", "n_static", "encoding", "actuator_scale",
+                    "sensor_scale", "settle_us", "max_batch", "config_ranges"):
+            setattr(self, key, getattr(hal, key))
+
+    def excite_begin(self, vectors, batch):
+        assert len(self.pending) < 2, "more than two EXCITEs begun"
+        self.pending.append(bytes(vectors))
+        self.calls.append("begin")
+
+    def excite_end(self, batch, out):
+        self.calls.append("end")
+        self.buffered_at_end.append(self._server_box[0]._have)
+        self._hal.excite(self.pending.pop(0), batch, out)
+
+    def safe(self):
+        assert not self.pending, "safe() while an EXCITE is begun"
+        self.safes += 1
+        self._hal.safe()
+
+
+class ScriptedPairWait:
+    """The link's next arrival comes before the medium's reply, as long as there is one."""
+
+    def __init__(self, link):
+        self.link = link
+        self.waits = 0
+
+    def wait(self):
+        self.waits += 1
+        script = self.link.script
+        return 1 if script and not isinstance(script[0], int) else 2
 
 
 class RecordingHal(Hal):
@@ -144,6 +220,8 @@ class RecordingHal(Hal):
         self.applied = []
         self.statics = []
         self.safes = 0
+        self.safe_at = []  # the fake clock at each safe(), when a clock is given
+        self.clock = None
         self.offset = 0
         self.fail = None
 
@@ -159,11 +237,14 @@ class RecordingHal(Hal):
 
     def safe(self):
         self.safes += 1
+        if self.clock is not None:
+            self.safe_at.append(self.clock())
 
 
-def make_server(script=(), device=ANALOG_DEVICE, in_flight=4, watchdog_ms=2000, board="unix"):
-    link = ScriptedLink(script)
+def make_server(script=(), device=ANALOG_DEVICE, in_flight=4, watchdog_ms=2000, board="unix", link=None):
+    link = link or ScriptedLink(script)
     hal = RecordingHal(device)
+    hal.clock = link.now
     server = FrameServer(link, hal, board, in_flight=in_flight, watchdog_ms=watchdog_ms, now=link.now)
     return server, link, hal
 

@@ -2,10 +2,12 @@
 import json
 import struct
 
+from phyllfw.hal import HalFault
 from phyllfw.link import LinkClosed
 from phyllfw.server import FrameServer
-from support import (ANALOG_DEVICE, BITS_DEVICE, MICROPYTHON, RecordingHal, ScriptedLink, decode_all,
-                     encode, excite_payload, int16s, make_server, need_micropython, serve)
+from support import (ANALOG_DEVICE, BITS_DEVICE, MICROPYTHON, RecordingHal, ScriptedLink, ScriptedPairWait,
+                     SplitHal, decode_all, encode, excite_payload, int16s, make_server, need_micropython,
+                     serve)
 
 HELLO, CONFIGURE, EXCITE, SET_STATIC, PING, STATUS, RESET, REPL = 1, 2, 3, 4, 5, 6, 7, 8
 ERROR = 0xFF
@@ -80,6 +82,84 @@ def test_configure_is_all_or_nothing():
     assert [(r[0], r[2][0]) for r in replies[:4]] == [(ERROR, 7)] * 4
     assert b"watchdog_ms" in replies[0][2]
     assert json.loads(replies[4][2]) == {"settle_us": 100, "watchdog_ms": 2000}
+
+
+def test_a_cache_hit_does_not_refresh_its_entry():
+    frames = [_excite(seq) for seq in range(5)]
+    # seq 0 is re-sent (a hit) before seq 4 arrives; the cache is FIFO, so seq 4 still evicts it
+    server, hal, replies = serve(frames[:4] + [frames[0], frames[4], frames[0]], in_flight=4)
+    assert replies[4] == replies[0] and server.duplicates == 1
+    assert len(hal.applied) == 6  # 0..4, then 0 again
+
+
+def test_status_right_after_reset_reports_frames_ok_1():
+    _, _, replies = serve([_excite(1), encode(PING, 2), encode(RESET, 3), encode(STATUS, 4)])
+    status = _status(replies)
+    assert status["frames_ok"] == 1 and status["excites"] == 0
+
+
+def test_status_has_every_counter_the_spec_requires():
+    _, _, replies = serve([encode(STATUS, 1)])
+    status = _status(replies)
+    for key in ("frames_ok", "crc_errors", "header_errors", "skipped_bytes", "excites", "vectors",
+                "duplicates", "clamps", "watchdog_trips", "replies_dropped", "uptime_ms"):
+        assert type(status.get(key)) is int, (key, status)
+
+
+def test_configure_takes_json_integers_in_range_only():
+    refused = [
+        b'{"settle_us": true}', b'{"settle_us": 5.0}', b'{"settle_us": "5"}', b'{"settle_us": null}',
+        b'{"settle_us": 10000001}', b'{"settle_us": -1}', b'{"watchdog_ms": 3600001}',
+        b'{"watchdog_ms": 1e3}', b'{"settle_us": [5]}',
+    ]
+    malformed = [
+        b'{"settle_us": 5,}', b'{"settle_us" 5}', b'{"settle_us": 05}', b'{"settle_us": 5 "watchdog_ms": 6}',
+        b'{"settle_us": 5', b'{"settle_us": 5}}', b"[1]", b"5", b"null", b"", b'{"settle_us": 5, "\xff": 1}',
+        b'\xff{"settle_us": 5}', b'{"colour": 1}',
+    ]
+    script = [encode(CONFIGURE, i, payload) for i, payload in enumerate(refused + malformed)]
+    script.append(encode(CONFIGURE, 99, b' {"settle_us": 10000000,\n "watchdog_ms" : 3600000 } '))
+    _, hal, replies = serve(script)
+    errors = replies[:-1]
+    assert [(r[0], r[2][0]) for r in errors] == [(ERROR, 7)] * len(errors)
+    for reply, payload in zip(errors, refused):
+        key = payload[2:payload.index(b'"', 2)]
+        low_high = b"0..10000000" if key == b"settle_us" else b"0..3600000"
+        assert key in reply[2] and low_high in reply[2], (payload, reply[2])
+    assert b"settle_us 0..10000000" in errors[-1][2]  # an unknown key is told what is known
+    assert json.loads(replies[-1][2]) == {"settle_us": 10000000, "watchdog_ms": 3600000}
+    assert hal.settle_us == 10000000
+
+
+def test_rejected_excites_count_in_neither_excites_nor_vectors():
+    server, link, hal = make_server([
+        encode(EXCITE, 1, excite_payload([(1, 2)])),                         # BAD_SHAPE
+        encode(EXCITE, 2, excite_payload([(1, 2, 3)] * 5)),                  # BATCH_TOO_LARGE
+        encode(EXCITE, 3, excite_payload([(1, 2, 3)])[:-1]),                 # BAD_LENGTH
+        encode(EXCITE, 4, excite_payload([(9, 9, 9)] * 2)),                  # HAL_FAULT
+        _excite(5, [(1, 2, 3)] * 3), _excite(5, [(1, 2, 3)] * 3), encode(STATUS, 6)])
+    hal.fail = None
+    original = hal.excite
+
+    def fail_on_nines(vectors, batch, out):
+        if bytes(vectors)[:2] == b"\x09\x00":
+            raise HalFault("medium overloaded")
+        original(vectors, batch, out)
+
+    hal.excite = fail_on_nines
+    server.serve()
+    replies = decode_all(link.written)
+    assert [r[2][0] for r in replies[:4]] == [5, 6, 4, 8]
+    status = _status(replies)
+    assert (status["excites"], status["vectors"], status["duplicates"]) == (1, 3, 1)
+
+
+def test_info_encoding_bits_is_1_for_analog_encoders():
+    device = dict(ANALOG_DEVICE, encoding={"encoder": "minmax", "low": 0.0, "high": 0.5, "bits": 3})
+    _, _, replies = serve([encode(HELLO, 1, HELLO_1)], device=device)
+    assert json.loads(replies[0][2])["encoding"] == {"encoder": "minmax", "low": 0.0, "high": 0.5, "bits": 1}
+    _, _, replies = serve([encode(HELLO, 1, HELLO_1)], device=BITS_DEVICE)
+    assert json.loads(replies[0][2])["encoding"]["bits"] == 2
 
 
 def test_hal_fault_becomes_an_error_reply():
@@ -245,6 +325,7 @@ class _Sink:
     def write(self, view):
         self.out[self.n:self.n + len(view)] = view
         self.n += len(view)
+        return len(view)
 
 
 class _SinkPairWait:
@@ -301,58 +382,13 @@ class _QuietHal:
         pass
 
 
-class _SplitHal:
-    """A HAL measuring elsewhere (like the emulator's): measures in the order begun, and records
-    the calls and what the loop had buffered at each excite_end."""
-
-    reply_stream = "the medium channel"
-
-    def __init__(self, hal, server_box):
-        self._hal = hal
-        self._server_box = server_box
-        self.pending = []
-        self.calls = []
-        self.buffered_at_end = []
-        self.safes = 0
-        for key in ("medium", "n_actuators", "n_sensors", "n_static", "encoding", "actuator_scale",
-                    "sensor_scale", "settle_us", "max_batch", "config_ranges"):
-            setattr(self, key, getattr(hal, key))
-
-    def excite_begin(self, vectors, batch):
-        assert len(self.pending) < 2, "more than two EXCITEs begun"
-        self.pending.append(bytes(vectors))
-        self.calls.append("begin")
-
-    def excite_end(self, batch, out):
-        self.calls.append("end")
-        self.buffered_at_end.append(self._server_box[0]._have)
-        self._hal.excite(self.pending.pop(0), batch, out)
-
-    def safe(self):
-        assert not self.pending, "safe() while an EXCITE is begun"
-        self.safes += 1
-
-
-class _ScriptedPairWait:
-    """The link's next arrival comes before the medium's reply, as long as there is one."""
-
-    def __init__(self, link):
-        self.link = link
-        self.waits = 0
-
-    def wait(self):
-        self.waits += 1
-        script = self.link.script
-        return 1 if script and not isinstance(script[0], int) else 2
-
-
 def _split_server(script, nonblocking, link_type=ScriptedLink):
     link = link_type(script)
     link.nonblocking = nonblocking
-    waiter = _ScriptedPairWait(link)
+    waiter = ScriptedPairWait(link)
     link.pair_wait = lambda stream: waiter
     box = []
-    hal = _SplitHal(RecordingHal(ANALOG_DEVICE), box)
+    hal = SplitHal(RecordingHal(ANALOG_DEVICE), box)
     server = FrameServer(link, hal, "unix", rx_frames=2, now=link.now)
     box.append(server)
     return server, link, hal, waiter
