@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                     "test split (the split's seed and test fraction are in the checkpoint).")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--dataset", help="CSV file or builtin:NAME with the same classes and features "
-                   "(default: the dataset it was trained on; the split is then made of this one)")
+                   "(default: the dataset it was trained on; if given, the checkpoint's split is drawn from it)")
     p.add_argument("--label-column", help="CSV label column (default: the one it was trained with)")
     p.add_argument("--device", help="physical system URL (default: the device it was trained on; "
                    "another one is measured with a warning)")
