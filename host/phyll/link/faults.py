@@ -91,11 +91,16 @@ class FaultPlan:
 
 
 class _Direction:
-    """Damage applied to one direction's bytes, with its own random stream and counters."""
+    """Damage applied to one direction's bytes, with its own random streams and counters.
 
-    def __init__(self, damage: Damage, rng: np.random.Generator) -> None:
+    Each kind of damage draws one uniform number per byte from a stream of its own, so the
+    damage to the n-th byte is the same however the bytes are cut into reads and writes. A draw
+    u below the rate strikes; u / rate is then uniform on [0, 1) and picks the new byte.
+    """
+
+    def __init__(self, damage: Damage, seed: np.random.SeedSequence) -> None:
         self.damage = damage
-        self.rng = rng
+        self._draws = {kind: np.random.default_rng(s) for kind, s in zip(("flip", "drop", "junk"), seed.spawn(3))}
         self.counts = {"bytes": 0, "flipped": 0, "dropped": 0, "junk": 0, "stalls": 0}
         self._until_stall = damage.stall_every or float("inf")
         self.stalled_until = 0.0
@@ -111,18 +116,26 @@ class _Direction:
         if not (d.flip or d.drop or d.junk) or not data:
             return data
         array = np.frombuffer(data, np.uint8).copy()
+        size = array.size
         if d.flip:
-            flipped = np.flatnonzero(self.rng.random(array.size) < d.flip)
-            array[flipped] ^= self.rng.integers(1, 256, flipped.size, dtype=np.uint8)  # never a no-op
+            u = self._draws["flip"].random(size)
+            flipped = np.flatnonzero(u < d.flip)
+            array[flipped] ^= (1 + u[flipped] / d.flip * 255).astype(np.uint8)  # 1..255: never a no-op
             self.counts["flipped"] += flipped.size
-        if d.drop:
-            kept = self.rng.random(array.size) >= d.drop
-            self.counts["dropped"] += int(array.size - kept.sum())
-            array = array[kept]
         if d.junk:
-            at = np.flatnonzero(self.rng.random(array.size) < d.junk)
-            array = np.insert(array, at, self.rng.integers(0, 256, at.size, dtype=np.uint8))
+            u = self._draws["junk"].random(size)
+            at = np.flatnonzero(u < d.junk)
+            junk = (u[at] / d.junk * 256).astype(np.uint8)
             self.counts["junk"] += at.size
+        if d.drop:
+            kept = self._draws["drop"].random(size) >= d.drop
+            self.counts["dropped"] += int(size - kept.sum())
+        if d.junk and at.size:
+            array = np.insert(array, at, junk)
+            if d.drop:
+                kept = np.insert(kept, at, True)  # inserted bytes are never the dropped ones
+        if d.drop:
+            array = array[kept]
         return array.tobytes()
 
     def stalled(self, now: float) -> float:
@@ -142,9 +155,9 @@ class FaultyPort:
         self.plan = plan
         self.url = port.url
         self.pipelined = port.pipelined
-        rng_tx, rng_rx = (np.random.default_rng(s) for s in np.random.SeedSequence(plan.seed).spawn(2))
-        self._tx = _Direction(plan.tx, rng_tx)
-        self._rx = _Direction(plan.rx, rng_rx)
+        seed_tx, seed_rx = np.random.SeedSequence(plan.seed).spawn(2)
+        self._tx = _Direction(plan.tx, seed_tx)
+        self._rx = _Direction(plan.rx, seed_rx)
         self._out = bytearray()
         self._held_in = bytearray()
 

