@@ -38,6 +38,8 @@ class _Job:
     sent_at: float = 0.0
     resends: int = 0
     reply: p.Frame | None = None
+    sends: list[int] = field(default_factory=list)  # the link's send count at each transmission
+    heard: int = 0  # replies heard to it so far, whole or damaged
 
 
 @dataclass
@@ -52,6 +54,7 @@ class LinkCounters:
     crc_errors: int = 0
     bad_crc_replies: int = 0
     truncated_replies: int = 0
+    lost_replies: int = 0
     header_errors: int = 0
     timeouts: int = 0
     stale_replies: int = 0
@@ -84,6 +87,7 @@ class LinkEngine:
         self._explain = explain
         self._parser = p.FrameParser()
         self._tx = bytearray()
+        self._sent = 0  # transmissions so far: the order the device sees requests in
         self._last_rx = time.monotonic()
         # A random first seq keeps a late reply from a previous session from matching this one.
         self._next_seq = secrets.randbelow(p.SEQ_MODULO)
@@ -185,6 +189,8 @@ class LinkEngine:
             job.first_sent = now
             self.counters.requests += 1
         job.sent_at = now
+        job.sends.append(self._sent)
+        self._sent += 1
         self._tx += job.wire
 
     def _resend(self, job: _Job, waiting: dict[int, _Job], why: str) -> None:
@@ -224,6 +230,7 @@ class LinkEngine:
             del waiting[job.seq]
             job.reply = event
             self.counters.latencies_s.append(now - job.first_sent)
+            self._heard_from(job, waiting)
             return job
         if event.type == MsgType.ERROR:
             code, request_type, message = p.unpack_error(event.payload)
@@ -232,6 +239,7 @@ class LinkEngine:
                 return None
             if code == ErrorCode.BAD_CRC:
                 self.counters.bad_crc_replies += 1
+                self._heard_from(job, waiting)
                 self._resend(job, waiting, "device saw a CRC-32 error in the request")
                 return None
             del waiting[job.seq]
@@ -253,4 +261,17 @@ class LinkEngine:
             return
         job = waiting.get(fault.seq) if fault.seq is not None else None
         if job is not None and fault.type in (p.reply_type(job.type), MsgType.ERROR):
+            self._heard_from(job, waiting)
             self._resend(job, waiting, why)
+
+    def _heard_from(self, job: _Job, waiting: dict[int, _Job]) -> None:
+        """A reply to one of job's transmissions came (the first not yet accounted for: a
+        device answers each transmission once, in order). The device answers requests in the
+        order they arrive, so every request still waiting whose last transmission went before
+        that one has lost its reply (dropped by a device the host did not read, or destroyed on
+        the wire beyond recognition): re-send it now rather than at its timeout."""
+        mark = job.sends[min(job.heard, len(job.sends) - 1)]
+        job.heard += 1
+        for other in [w for w in waiting.values() if w is not job and w.sends[-1] < mark]:
+            self.counters.lost_replies += 1
+            self._resend(other, waiting, "its reply was lost: a request sent after it was answered")

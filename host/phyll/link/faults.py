@@ -185,8 +185,12 @@ class FaultyPort:
         now = time.monotonic()
         if self._held_in and not self._rx.stalled(now):
             return True, want_write
-        if self._rx.stalled(now):
-            time.sleep(min(max(timeout, 0.0), self._rx.stalled(now)))
+        if self._rx.stalled(now):  # nothing is read; what is to be written still goes
+            timeout = min(max(timeout, 0.0), self._rx.stalled(now))
+            if self._out and not self._tx.stalled(now):
+                self.port.wait(True, timeout, want_read=False)
+            else:
+                time.sleep(timeout)
             self._flush()
             return bool(self._held_in) and not self._rx.stalled(time.monotonic()), want_write
         stalls = [left for left in (self._tx.stalled(now), self._rx.stalled(now)) if left]

@@ -128,7 +128,7 @@ class DescriptorPort(_PortBase):
         self._fd_io = self.fd if direct else -1
         self._poll = select.poll()  # registered once: no descriptor sets built per wait
         self._poll.register(self.fd, select.POLLIN)
-        self._polling_out = False
+        self._mask = select.POLLIN
 
     def read(self) -> bytes | None:
         try:
@@ -153,13 +153,14 @@ class DescriptorPort(_PortBase):
             raise self._failed("writing", exc) from exc
         return len(data) if written is None else written
 
-    def wait(self, want_write: bool, timeout: float) -> tuple[bool, bool]:
+    def wait(self, want_write: bool, timeout: float, want_read: bool = True) -> tuple[bool, bool]:
         """Block until readable / writable or timeout; returns (readable, writable)."""
         self._ack_at_once()
+        mask = (select.POLLIN if want_read else 0) | (select.POLLOUT if want_write else 0)
         try:
-            if want_write != self._polling_out:
-                self._poll.modify(self.fd, select.POLLIN | select.POLLOUT if want_write else select.POLLIN)
-                self._polling_out = want_write
+            if mask != self._mask:
+                self._poll.modify(self.fd, mask)
+                self._mask = mask
             events = self._poll.poll(1e3 * max(timeout, 0.0))
         except (OSError, ValueError) as exc:
             raise self._failed("waiting on the port", exc) from exc
@@ -200,9 +201,9 @@ class ChunkPort(_PortBase):
             raise self._failed("writing", exc) from exc
         return len(data) if written is None else written
 
-    def wait(self, want_write: bool, timeout: float) -> tuple[bool, bool]:
+    def wait(self, want_write: bool, timeout: float, want_read: bool = True) -> tuple[bool, bool]:
         """Writes block, so the port is always writable; a read waits at most `timeout`."""
-        if self._first or want_write:
+        if self._first or want_write or not want_read:
             return bool(self._first), want_write
         self._ack_at_once()
         try:
