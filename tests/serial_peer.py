@@ -1,8 +1,9 @@
 """A CPython test double of a phyll device, serving docs/protocol.md over a pty or a TCP socket.
 
-It exists only to test the host end (phyll.devices.serial_device) with faults a real board
-cannot be told to make: flipped and lost bytes, swallowed or repeated replies, a device that
-goes silent, a port that vanishes. The real device is the firmware in firmware/.
+It exists to test the host end (phyll.link) with faults a real board cannot be told to make:
+flipped and lost bytes, swallowed or repeated replies, a device that goes silent, a port that
+vanishes. It follows every rule of the protocol a device must follow, and tests/contract checks
+it against the same points as the firmware in firmware/, the real device.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import select
 import socket
 import threading
 import time
+import tty
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -22,6 +24,10 @@ from phyll.physical import ActuatorEncoding
 from phyll.protocol import ErrorCode, MsgType
 
 _POLL_S = 0.01
+WRITE_STALL_S = 1.0  # docs/protocol.md section 2: a reply the link takes no byte of for this long is dropped
+CONFIG_RANGES = {"settle_us": (0, 10_000_000), "watchdog_ms": (0, 3_600_000)}
+COUNTERS = ("frames_ok", "crc_errors", "header_errors", "skipped_bytes", "excites", "vectors", "duplicates",
+            "clamps", "watchdog_trips", "replies_dropped")
 
 
 class _Reject(Exception):
@@ -41,7 +47,8 @@ class PeerDevice:
     def __init__(self, n_actuators: int = 5, n_sensors: int = 3,
                  encoding: ActuatorEncoding = ActuatorEncoding("minmax", -1.0, 1.0),
                  actuator_scale: float | None = None, sensor_scale: float = 2.0 ** -12,
-                 max_batch: int = 8, in_flight: int = 4, n_static: int = 0, seed: int = 0) -> None:
+                 max_batch: int = 8, in_flight: int = 4, n_static: int = 0, seed: int = 0,
+                 watchdog_ms: int = 0) -> None:
         self.n_actuators, self.n_sensors = n_actuators, n_sensors
         self.encoding = encoding
         self.packing = p.packing_for(encoding.encoder)
@@ -51,14 +58,15 @@ class PeerDevice:
         self.code_low, self.code_high = p.code_limits(encoding.low, encoding.high, actuator_scale)
         self.max_batch, self.in_flight, self.n_static = max_batch, in_flight, n_static
         self.weights = np.random.default_rng(seed).normal(size=(n_sensors, n_actuators)) / np.sqrt(n_actuators)
-        self.config = {"settle_us": 0, "watchdog_ms": 0}
+        self.config = {"settle_us": 0, "watchdog_ms": watchdog_ms}
         self.static = np.zeros(n_static, np.uint8)
-        self.applied: np.ndarray | None = None
+        self.applied: np.ndarray | None = None  # the codes (or states) of the last EXCITE, clamped
+        self.driven = self._safe_vector()  # what the actuators hold now
         self.left_frame_loop = False
         self.started = time.monotonic()
+        self.last_valid_frame: float | None = None  # the watchdog is armed once a valid frame came
         self.cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-        self.counters = dict.fromkeys(("frames_ok", "crc_errors", "header_errors", "excites", "vectors",
-                                       "duplicates", "clamps", "watchdog_trips"), 0)
+        self.counters = dict.fromkeys(COUNTERS, 0)
 
     def info(self) -> dict:
         return {"protocol": 1, "firmware": "serial_peer (test double)", "board": "cpython-test",
@@ -82,9 +90,10 @@ class PeerDevice:
                 self.counters["header_errors"] += 1
             return None
         self.counters["frames_ok"] += 1
+        self.last_valid_frame = time.monotonic()
         key = (event.seq, event.type)
         if event.type == MsgType.HELLO:
-            self.cache.clear()
+            self.cache.clear()  # a new session; its seqs may repeat the last one's
         elif key in self.cache:
             self.counters["duplicates"] += 1
             return self.cache[key]
@@ -92,10 +101,31 @@ class PeerDevice:
             reply = p.encode_frame(p.reply_type(event.type), event.seq, self._dispatch(event))
         except _Reject as rejected:
             reply = p.encode_frame(MsgType.ERROR, event.seq, p.pack_error(rejected.code, event.type, rejected.message))
+        if event.type != MsgType.HELLO:
+            self._remember(key, reply)
+        return reply
+
+    def _remember(self, key: tuple[int, int], reply: bytes) -> None:
+        """First in, first out: a hit never refreshes an entry (docs/protocol.md section 2)."""
         self.cache[key] = reply
         while len(self.cache) > self.in_flight:
             self.cache.popitem(last=False)
-        return reply
+
+    def tick(self) -> None:
+        """The watchdog: once per silence longer than watchdog_ms after a valid frame, go safe."""
+        timeout_ms = self.config["watchdog_ms"]
+        if self.last_valid_frame is None or timeout_ms == 0:
+            return
+        if time.monotonic() - self.last_valid_frame >= timeout_ms / 1e3:
+            self.last_valid_frame = None  # disarmed until the next valid frame
+            self.counters["watchdog_trips"] += 1
+            self.driven = self._safe_vector()
+
+    def _safe_vector(self) -> np.ndarray:
+        """Analog: 0 clamped into [code_low, code_high]; bits: every element 0."""
+        if self.packing == "bits":
+            return np.zeros(self.n_actuators, np.uint8)
+        return np.full(self.n_actuators, min(max(0, self.code_low), self.code_high), np.int16)
 
     def _dispatch(self, frame: p.Frame) -> bytes:
         handler = {
@@ -119,11 +149,12 @@ class PeerDevice:
             settings = p.unpack_json(payload)
         except p.ProtocolError as exc:
             raise _Reject(ErrorCode.BAD_CONFIG, str(exc)) from exc
-        for key, value in settings.items():
-            if key not in self.config:
-                raise _Reject(ErrorCode.BAD_CONFIG, f"unknown key {key!r}")
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise _Reject(ErrorCode.BAD_CONFIG, f"{key} must be an int >= 0")
+        for key, value in settings.items():  # every key checked before any is applied
+            if key not in CONFIG_RANGES:
+                raise _Reject(ErrorCode.BAD_CONFIG, f"unknown key {key!r}; known: {sorted(CONFIG_RANGES)}")
+            low, high = CONFIG_RANGES[key]
+            if type(value) is not int or not low <= value <= high:
+                raise _Reject(ErrorCode.BAD_CONFIG, f"{key} must be an int in {low}..{high}, got {value!r}")
         self.config.update(settings)
         return p.pack_json(self.config)
 
@@ -143,7 +174,10 @@ class PeerDevice:
             clamped = np.clip(applied, self.code_low, self.code_high)
             self.counters["clamps"] += int(np.count_nonzero(clamped != applied))
             applied = clamped
+        if self.config["settle_us"]:
+            time.sleep(batch * self.config["settle_us"] / 1e6)
         self.applied = applied
+        self.driven = applied[-1]
         self.counters["excites"] += 1
         self.counters["vectors"] += batch
         return p.pack_measure(self.expected_codes(applied))
@@ -171,14 +205,17 @@ class PeerDevice:
 
     def _reset(self, payload: bytes) -> bytes:
         self._expect_empty(payload, "RESET")
+        # This RESET is in frames_ok already and leaves with the rest: a STATUS next reports 1.
         self.counters = dict.fromkeys(self.counters, 0)
+        self.driven = self._safe_vector()
         self.static[:] = 0
-        self.cache.clear()
+        self.cache.clear()  # the reply is stored after this, so a re-sent RESET gets it again
         return b""
 
     def _repl(self, payload: bytes) -> bytes:
         self._expect_empty(payload, "REPL")
         self.left_frame_loop = True
+        self.driven = self._safe_vector()
         return b""
 
     @staticmethod
@@ -236,6 +273,11 @@ class PeerServer:
         self._thread.start()
         return self
 
+    @property
+    def serving(self) -> bool:
+        """False once the serving thread ended (stopped, left for the REPL, port gone)."""
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
@@ -249,6 +291,7 @@ class PeerServer:
     def _serve(self) -> None:
         last_rx = time.monotonic()
         while not self._stop.is_set() and not self.device.left_frame_loop:
+            self.device.tick()
             readable, _, _ = select.select([self.fd], [], [], _POLL_S)
             events: list = []
             if readable:
@@ -262,12 +305,21 @@ class PeerServer:
                     return
                 last_rx = time.monotonic()
                 self.received += data
-                events = self.parser.feed(self.faults.damage(data, self.faults.flip_in, self.faults.drop_in))
+                events = self._parse(self.parser.feed, self.faults.damage(data, self.faults.flip_in, self.faults.drop_in))
             elif self.parser.pending and time.monotonic() - last_rx > p.DEVICE_INTER_BYTE_TIMEOUT_S:
-                events = self.parser.expire()
+                events = self._parse(self.parser.expire)
             for event in events:
+                if self.device.left_frame_loop:
+                    return  # after REPL the frames behind it are not ours to answer
                 if not self._answer(event):
                     return
+
+    def _parse(self, step, *data) -> list:
+        """One parser step; the bytes it discarded looking for a magic go to STATUS skipped_bytes."""
+        before = self.parser.skipped_bytes
+        events = step(*data)
+        self.device.counters["skipped_bytes"] += self.parser.skipped_bytes - before
+        return events
 
     def _answer(self, event: p.Frame | p.FrameFault) -> bool:
         """Reply to one event; False once the peer has vanished."""
@@ -299,24 +351,38 @@ class PeerServer:
         return True
 
     def _write_all(self, data: bytes) -> bool:
+        """Write a reply whole; False once the peer has vanished. A reply the link takes no byte
+        of for WRITE_STALL_S is dropped and counted, and serving goes on (docs/protocol.md 2)."""
         view = memoryview(data)
+        progress = time.monotonic()
         while view and not self._stop.is_set():
+            self.device.tick()
+            if time.monotonic() - progress >= WRITE_STALL_S:
+                self.device.counters["replies_dropped"] += 1
+                return True
             _, writable, _ = select.select([], [self.fd], [], _POLL_S)
             if not writable:
                 continue
             try:
-                view = view[os.write(self.fd, view):]
+                written = os.write(self.fd, view)
             except BlockingIOError:
                 continue
             except OSError:
                 return False
+            if written:
+                view = view[written:]
+                progress = time.monotonic()
         return True
 
 
-def serve_pty(device: PeerDevice, faults: LinkFaults | None = None) -> tuple[PeerServer, str, int]:
-    """A peer on a new pty; returns (server, slave path for the host, slave fd to close at the end)."""
+def serve_pty(device: PeerDevice, faults: LinkFaults | None = None, *,
+              server: type[PeerServer] = PeerServer) -> tuple[PeerServer, str, int]:
+    """A peer on a new pty; returns (server, slave path for the host, slave fd to close at the end).
+
+    `server` may be a PeerServer subclass (tests/contract serves deliberately broken ones)."""
     master, slave = os.openpty()
-    return PeerServer(device, master, faults).start(), os.ttyname(slave), slave
+    tty.setraw(slave)  # 8-bit clean from the first byte, whoever opens the slave
+    return server(device, master, faults).start(), os.ttyname(slave), slave
 
 
 class TcpPeer:
