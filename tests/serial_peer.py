@@ -254,13 +254,19 @@ class LinkFaults:
 
 
 class PeerServer:
-    """Serves a PeerDevice on a file descriptor (pty master or connected socket) in a thread."""
+    """Serves a PeerDevice on a file descriptor (pty master or connected socket) in a thread.
+
+    Subclasses may change the parser, the inter-byte timeout or what a stalled reply does
+    (tests/contract serves deliberately broken devices that way)."""
+
+    parser_class: type[p.FrameParser] = p.FrameParser
+    inter_byte_timeout_s = p.DEVICE_INTER_BYTE_TIMEOUT_S
 
     def __init__(self, device: PeerDevice, fd: int, faults: LinkFaults | None = None) -> None:
         self.device = device
         self.fd = fd
         self.faults = faults or LinkFaults()
-        self.parser = p.FrameParser()
+        self.parser = self.parser_class()
         self.frames_answered = 0
         self.replies_made = 0
         self.received = bytearray()
@@ -306,7 +312,7 @@ class PeerServer:
                 last_rx = time.monotonic()
                 self.received += data
                 events = self._parse(self.parser.feed, self.faults.damage(data, self.faults.flip_in, self.faults.drop_in))
-            elif self.parser.pending and time.monotonic() - last_rx > p.DEVICE_INTER_BYTE_TIMEOUT_S:
+            elif self.parser.pending and time.monotonic() - last_rx > self.inter_byte_timeout_s:
                 events = self._parse(self.parser.expire)
             for event in events:
                 if self.device.left_frame_loop:
@@ -350,6 +356,11 @@ class PeerServer:
                 return False
         return True
 
+    def _reply_stalled(self) -> bool:
+        """The rest of a reply is dropped: count it and go on serving."""
+        self.device.counters["replies_dropped"] += 1
+        return True
+
     def _write_all(self, data: bytes) -> bool:
         """Write a reply whole; False once the peer has vanished. A reply the link takes no byte
         of for WRITE_STALL_S is dropped and counted, and serving goes on (docs/protocol.md 2)."""
@@ -358,8 +369,7 @@ class PeerServer:
         while view and not self._stop.is_set():
             self.device.tick()
             if time.monotonic() - progress >= WRITE_STALL_S:
-                self.device.counters["replies_dropped"] += 1
-                return True
+                return self._reply_stalled()
             _, writable, _ = select.select([], [self.fd], [], _POLL_S)
             if not writable:
                 continue
