@@ -1,6 +1,11 @@
-"""Shared fixtures: the paper's vowel data where it is present, small synthetic data everywhere."""
+"""Shared fixtures: the paper's vowel data where it is present, small synthetic data everywhere,
+and the C++ firmware's host build."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 VOWELS = REPO.parent / "shared" / "data" / "phyll-vowels" / "vowels.csv"
+CPP_BUILD_SCRIPT = REPO / "firmware" / "cpp" / "test" / "build.py"
 
 
 @pytest.fixture
@@ -30,3 +36,18 @@ def blobs_csv(tmp_path) -> Path:
     path = tmp_path / "blobs.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def cpp_build(tmp_path_factory) -> Path:
+    """firmware/cpp/test/build.py run once per session: its folder holds phyll_cpp_tests (the
+    C++ harness) and phyll-cpp-host, under the sanitizers where the compiler has them. Skips,
+    naming what is missing, only when there is no C++ compiler."""
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        pytest.skip(f"the C++ firmware checks need a C++ compiler ({compiler!r} is not on PATH)")
+    out = tmp_path_factory.mktemp("firmware-cpp")
+    result = subprocess.run([sys.executable, str(CPP_BUILD_SCRIPT), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert result.returncode == 0, f"firmware/cpp/test/build.py failed:\n{result.stdout[-6000:]}"
+    return out
