@@ -1,24 +1,28 @@
-"""How fast the emulated device is: the MicroPython firmware on a pty with a medium behind it.
+"""How fast the one host link is: the emulated device on its pty, and rigs behind ser2net.
 
-Not a test: prints figures measured in one run, each beside the CPU time the parts used (on a
-shared machine the wall clock also counts other people's work). Targets:
+Not a test: prints figures measured in one run, side by side (on a shared machine the clock also
+counts other people's work, so the setups take turns). Targets (issue 12):
 
-1. passes/s for 20->20 vectors through the emulated MicroPython device with a zero-latency medium
+1. link: 20->20 vectors through the MicroPython firmware with a zero-latency medium
    (emu://loopback: the firmware reads the actuator codes back itself), batches of 256
-   pipelined by the host Device: >= 500,000; median round trip of a batch of 1: <= 100 us.
-   "bare link" figures drive the same firmware with pre-encoded frames from a bare select loop,
-   without the host Device, to show which side limits. "medium thread" figures use the same
-   loopback served by the emulator's CPython medium thread (`ThreadLoopback` below), the path
-   every other medium takes.
-2. the 200-epoch vowel run through emu://acoustic vs sim://acoustic: <= 1.5x the time, and
-   accuracies within 1 point (`--splits 10` for the comparison that decides it). 2b splits the
-   two runs' time into the trainer's forwards and its own work (in this process, no target).
-3. with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
+   pipelined by the host Device: >= 500,000 passes/s; median batch-1 round trip <= 300 us.
+   "bare link" drives the same firmware with pre-encoded frames from a bare select loop, no
+   Device: the floor of the pty and the firmware. "medium thread" serves the same loopback
+   from the emulator's CPython medium thread, the path every numpy medium takes.
+2. transports: the 200-epoch vowel run (1 split) through the emulator's pty, then through
+   ser2net in front of that pty as labgrid's exporter starts it (tests/ser2net.py), reached as
+   `socket://` (a raw tcp accepter) and `rfc2217://...?ign_set_control` (the telnet accepter):
+   each <= 5x the pty's time. Beside them the floor of each transport: the seconds a bare
+   pyserial client of the same URL needs only to move the run's bytes through ser2net (every
+   request and reply of the run, replayed against an echo device), with no phyll in the loop.
+3. vowels: the same run through emu://acoustic and sim://acoustic: accuracies within 1 point
+   (`--splits 10` decides it); the time ratio is printed, with no target.
+4. uart: with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
 
-    python bench/bench_link.py [--json] [--parts link,vowels,breakdown,uart] [--vectors N] [--splits K] [--rounds R]
+    python bench/bench_link.py [--json] [--parts link,transports,vowels,uart] [--vectors N] [--splits K] [--rounds R]
 
 With --json the last line is one JSON object: {"link": {setup: {"throughput": {...},
-"round_trip": {...}}}, "vowels": {...}, "breakdown": {...}, "uart": {...}}.
+"round_trip": {...}}}, "transports": {...}, "vowels": {...}, "uart": {...}}.
 """
 from __future__ import annotations
 
@@ -201,7 +205,115 @@ def _trip_stats(times: list[float]) -> dict:
             "p90_us": 1e6 * np.percentile(times, 90), "samples": len(times)}
 
 
-# -- 2. the vowel task --------------------------------------------------------------------------
+# -- 2. transports: the emulator's pty, and ser2net in front of it ----------------------------
+
+ECHO_DEVICE = r"""
+import os
+while True:
+    data = os.read(0, 65536)
+    if not data:
+        break
+    view = memoryview(data)
+    while view:
+        view = view[os.write(0, view):]
+"""
+
+
+def _train(url: str, epochs: int, out: Path, splits: int = 1) -> tuple[float, dict]:
+    """`phyll train` on the vowels through `url`, as a user runs it: (wall seconds, its JSON)."""
+    command = [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+               "train", "--dataset", str(VOWELS), "--label-column", "vowel", "--device", url,
+               "--layers", "2", "--epochs", str(epochs), "--splits", str(splits), "--quiet", "--json-out", str(out)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    summary = json.loads(out.read_text())
+    out.unlink()
+    return wall, summary
+
+
+def _pty_device(stack: ExitStack, script: str) -> str:
+    """A process serving `script` on a raw pty's master; returns the slave path."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=master, stdout=master)
+    os.close(master)
+    stack.callback(os.close, slave)
+    stack.callback(process.wait)
+    stack.callback(process.kill)
+    return os.ttyname(slave)
+
+
+def _bare_round_trips(url: str, trips: int, size: int) -> float:
+    """Seconds a bare pyserial client needs for `trips` echo round trips of `size` bytes."""
+    import serial
+
+    payload = bytes(range(256)) * (size // 256 + 1)
+    payload = payload[:size]
+    port = serial.serial_for_url(url, timeout=5)
+    try:
+        start = time.perf_counter()
+        for _ in range(trips):
+            port.write(payload)
+            got = 0
+            while got < size:
+                chunk = port.read(max(1, min(port.in_waiting, size - got)))
+                if not chunk:
+                    raise TimeoutError(f"{url}: echo stopped after {got} of {size} bytes")
+                got += len(chunk)
+        return time.perf_counter() - start
+    finally:
+        port.close()
+
+
+def transport_figures(epochs: int, rounds: int) -> dict:
+    """The vowel run through the pty, socket:// and rfc2217:// (one emulator, ser2net in front
+    of its pty), taking turns `rounds` times, the best of each counting; then each transport's
+    floor: the run's requests as echo round trips of the same mean size, by a bare client."""
+    if not VOWELS.is_file():
+        return {"skipped": f"no vowel data at {VOWELS}"}
+    sys.path.insert(0, str(REPO / "tests"))
+    from ser2net import Ser2net, missing_reason  # a test utility, not part of phyll
+
+    if missing_reason():
+        return {"skipped": missing_reason()}
+    results: dict[str, dict] = {}
+    with ExitStack() as stack:
+        emulate = subprocess.Popen([sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+                                    "emulate", "--medium", "acoustic", "--runtime", "micropython"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stack.callback(emulate.wait)
+        stack.callback(emulate.terminate)
+        path = emulate.stdout.readline().strip()
+        relay = stack.enter_context(Ser2net(path))
+        urls = {"pty": path, "socket": relay.socket_url, "rfc2217": relay.rfc2217_url}
+        out = Path(f"/tmp/bench_link_transport_{os.getpid()}.json")
+        for _ in range(rounds):
+            for name, url in urls.items():
+                wall, summary = _train(url, epochs, out)
+                counters = summary["device"]["counters"]
+                best = results.get(name)
+                walls = (best["walls_s"] if best else []) + [wall]
+                results[name] = {"url": url, "wall_s": min(walls), "walls_s": walls,
+                                 "test_accuracy": summary["test_accuracy"],
+                                 "requests": counters["requests"], "bytes_out": counters["bytes_out"],
+                                 "bytes_in": counters["bytes_in"], "retries": counters["retries"],
+                                 "latency_ms_p50": counters.get("latency_ms_p50"),
+                                 "latency_ms_p99": counters.get("latency_ms_p99")}
+    run = results["pty"]
+    trips, size = run["requests"], max(1, (run["bytes_out"] + run["bytes_in"]) // (2 * run["requests"]))
+    with ExitStack() as stack:
+        echo = _pty_device(stack, ECHO_DEVICE)
+        relay = stack.enter_context(Ser2net(echo))
+        floors = {"pty": echo, "socket": relay.socket_url, "rfc2217": relay.rfc2217_url}
+        for name, url in floors.items():
+            results[name]["floor_s"] = _bare_round_trips(url, trips, size)
+    for name in results:
+        results[name]["ratio_to_pty"] = results[name]["wall_s"] / results["pty"]["wall_s"]
+    return {"epochs": epochs, "rounds": rounds, "floor_trips": trips, "floor_bytes_each_way": size, **results}
+
+
+# -- 3. the vowel task --------------------------------------------------------------------------
 
 
 def vowel_figures(splits: int, epochs: int, rounds: int) -> dict:
@@ -210,17 +322,9 @@ def vowel_figures(splits: int, epochs: int, rounds: int) -> dict:
     if not VOWELS.is_file():
         return {"skipped": f"no vowel data at {VOWELS}"}
     results: dict[str, dict] = {}
+    out = Path(f"/tmp/bench_link_vowels_{os.getpid()}.json")
     for scheme in ("sim", "emu") * rounds:
-        out = Path(f"/tmp/bench_link_{scheme}_{os.getpid()}.json")
-        command = [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
-                   "train", "--dataset", str(VOWELS), "--label-column", "vowel",
-                   "--device", f"{scheme}://acoustic", "--layers", "2", "--epochs", str(epochs),
-                   "--splits", str(splits), "--quiet", "--json-out", str(out)]
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        summary = json.loads(out.read_text())
-        out.unlink()
+        wall, summary = _train(f"{scheme}://acoustic", epochs, out, splits)
         walls = results.get(scheme, {}).get("walls_s", []) + [wall]
         results[scheme] = {"wall_s": min(walls), "walls_s": walls, "test_accuracy": summary["test_accuracy"],
                            "train_accuracy": summary["train_accuracy"],
@@ -230,59 +334,7 @@ def vowel_figures(splits: int, epochs: int, rounds: int) -> dict:
             "accuracy_gap": abs(results["emu"]["test_accuracy"] - results["sim"]["test_accuracy"])}
 
 
-class TimedTransform:
-    """A physical transform passed through unchanged, the wall time of its forwards summed:
-    what the trainer spends waiting for the physics, the rest being its own work."""
-
-    def __init__(self, transform) -> None:
-        self.transform = transform
-        self.n_actuators, self.n_sensors = transform.n_actuators, transform.n_sensors
-        self.encoding = transform.encoding
-        self.forward_s = 0.0
-        self.forwards = 0
-
-    def forward(self, actuation: np.ndarray) -> np.ndarray:
-        start = time.perf_counter()
-        try:
-            return self.transform.forward(actuation)
-        finally:
-            self.forward_s += time.perf_counter() - start
-            self.forwards += 1
-
-    def describe(self) -> dict:
-        return self.transform.describe()
-
-    def close(self) -> None:
-        self.transform.close()
-
-
-def breakdown_figures(splits: int, epochs: int, rounds: int) -> dict:
-    """In this process, sim and emu taking turns: a vowel run's time in the trainer's forwards
-    (the physics, seen from the trainer) and in its own work (local updates, layer outputs,
-    evaluation arithmetic), from each scheme's fastest of `rounds` runs."""
-    if not VOWELS.is_file():
-        return {"skipped": f"no vowel data at {VOWELS}"}
-    from phyll.cli import blas_threads
-    from phyll.data import load_dataset
-    from phyll.network import TrainConfig
-    from phyll.training import SplitRun
-
-    dataset = load_dataset(str(VOWELS), "vowel")
-    results: dict[str, dict] = {}
-    for scheme in ("sim", "emu") * rounds:
-        with blas_threads(), open_device(f"{scheme}://acoustic") as device:  # as `phyll train` runs
-            timed = TimedTransform(device)
-            start = time.perf_counter()
-            for seed in range(splits):
-                SplitRun(dataset, timed, TrainConfig(epochs=epochs, seed=seed), seed).fit()
-            wall = time.perf_counter() - start
-        if scheme not in results or wall < results[scheme]["wall_s"]:
-            results[scheme] = {"wall_s": wall, "forward_s": timed.forward_s,
-                               "other_s": wall - timed.forward_s, "forwards": timed.forwards}
-    return {"splits": splits, "epochs": epochs, "rounds": rounds, **results}
-
-
-# -- 3. a UART's pace ---------------------------------------------------------------------------
+# -- 4. a UART's pace ---------------------------------------------------------------------------
 
 
 def uart_figures(baud: int, seconds: float) -> dict:
@@ -309,64 +361,70 @@ def link_report(args) -> dict:
         tp = both["throughput"]
         print(f"   {name:13s}: {tp['passes_per_s']:>9,.0f} ({tp['passes_per_s_median']:,.0f}) passes/s  "
               f"({tp['us_per_frame']:.0f} us/frame; CPU per frame: host {tp['host_cpu_us_per_frame']:.0f} us, "
-              f"firmware {tp['firmware_cpu_us_per_frame']:.0f} us)   target >= 500,000")
+              f"firmware {tp['firmware_cpu_us_per_frame']:.0f} us)" + ("   target >= 500,000" if name == "host Device" else ""))
     for name, both in figures.items():
         trip = both["round_trip"]
         print(f"   batch-1 round trip, {name:13s}: median {trip['median_us']:.0f} us "
-              f"(p10 {trip['p10_us']:.0f}, p90 {trip['p90_us']:.0f}; {trip['samples']} trips in 10 turns)   "
-              "target <= 100 us")
+              f"(p10 {trip['p10_us']:.0f}, p90 {trip['p90_us']:.0f}; {trip['samples']} trips in 10 turns)"
+              + ("   target <= 300 us" if name == "host Device" else ""))
     return {"link": figures}
 
 
+def transport_report(args) -> dict:
+    figures = transport_figures(args.epochs, args.rounds)
+    if "skipped" in figures:
+        print(f"2. transports: skipped, {figures['skipped']}")
+        return {"transports": figures}
+    print(f"2. vowels, {args.epochs} epochs, 1 split, one emulated device, best of {args.rounds} turns; floor: "
+          f"{figures['floor_trips']:,} echo round trips of {figures['floor_bytes_each_way']:,} bytes by a bare "
+          "pyserial client through the same path:")
+    for name in ("pty", "socket", "rfc2217"):
+        run = figures[name]
+        walls = " / ".join(f"{wall:.1f}" for wall in run["walls_s"])
+        print(f"   {name:8s}: {run['wall_s']:6.1f} s ({walls}), {run['ratio_to_pty']:5.2f}x the pty"
+              + ("" if name == "pty" else "   target <= 5x")
+              + f"; floor {run['floor_s']:.1f} s; request p50 {run['latency_ms_p50']:.2f} ms, "
+              f"p99 {run['latency_ms_p99']:.2f} ms; {run['retries']} retries; test {run['test_accuracy']:.2f} %")
+    return {"transports": figures}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="How fast the emulated device is (see the module docstring).")
+    parser = argparse.ArgumentParser(description="How fast the host link is (see the module docstring).")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--vectors", type=int, default=200_000, help="vectors for the throughput run")
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs (best and median reported)")
     parser.add_argument("--trips", type=int, default=3000, help="batch-1 round trips to time")
-    parser.add_argument("--splits", type=int, default=1, help="vowel splits per scheme (10 decides the accuracy)")
+    parser.add_argument("--splits", type=int, default=1, help="vowel splits per scheme in part 3 (10 decides the accuracy)")
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=2, help="turns of sim and emu vowel runs (best of each counts)")
-    parser.add_argument("--parts", default="link,vowels,breakdown,uart",
-                        help="comma-separated: link (1: throughput, round trip), vowels (2), "
-                             "breakdown (2b: forwards vs the trainer's own work), uart (3)")
-    parser.add_argument("--breakdown-splits", type=int, default=2, help="vowel splits per scheme in 2b")
+    parser.add_argument("--rounds", type=int, default=2, help="turns of the vowel runs (best of each counts)")
+    parser.add_argument("--parts", default="link,transports,vowels,uart",
+                        help="comma-separated: link (1), transports (2), vowels (3), uart (4)")
     parser.add_argument("--uart-seconds", type=float, default=4.0)
     args = parser.parse_args()
 
     parts = set(args.parts.split(","))
-    unknown = parts - {"link", "vowels", "breakdown", "uart"}
+    unknown = parts - {"link", "transports", "vowels", "uart"}
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, vowels, breakdown, uart")
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, transports, vowels, uart")
     report = {}
     if "link" in parts:
         report.update(link_report(args))
+    if "transports" in parts:
+        report.update(transport_report(args))
     if "vowels" in parts:
         vowels = report["vowels"] = vowel_figures(args.splits, args.epochs, args.rounds)
         if "skipped" in vowels:
-            print(f"2. vowels: skipped, {vowels['skipped']}")
+            print(f"3. vowels: skipped, {vowels['skipped']}")
         else:
             walls = {scheme: " / ".join(f"{wall:.1f}" for wall in vowels[scheme]["walls_s"]) for scheme in ("sim", "emu")}
-            print(f"2. vowels, {args.epochs} epochs, {args.splits} split(s), best of {args.rounds} turns: "
+            print(f"3. vowels, {args.epochs} epochs, {args.splits} split(s), best of {args.rounds} turns: "
                   f"sim {vowels['sim']['wall_s']:.1f} s ({walls['sim']} s; "
                   f"{vowels['sim']['test_accuracy']:.2f} %), emu {vowels['emu']['wall_s']:.1f} s ({walls['emu']} s; "
                   f"{vowels['emu']['test_accuracy']:.2f} %, {vowels['emu']['runtime']}): "
-                  f"ratio {vowels['time_ratio']:.2f} (target <= 1.5), accuracy gap "
-                  f"{vowels['accuracy_gap']:.2f} points (target <= 1)")
-    if "breakdown" in parts:
-        split = report["breakdown"] = breakdown_figures(args.breakdown_splits, args.epochs, args.rounds)
-        if "skipped" in split:
-            print(f"2b. breakdown: skipped, {split['skipped']}")
-        else:
-            sim, emu = split["sim"], split["emu"]
-            print(f"2b. where the vowel run's time goes ({args.breakdown_splits} split(s) in this process, fastest of "
-                  f"{args.rounds} turns; {sim['forwards']} forwards each): sim {sim['forward_s']:.2f} s in forwards + "
-                  f"{sim['other_s']:.2f} s the trainer's own work; emu {emu['forward_s']:.2f} s + {emu['other_s']:.2f} s; "
-                  f"the emulated run's extra: {emu['forward_s'] - sim['forward_s']:.2f} s in forwards, "
-                  f"{emu['other_s'] - sim['other_s']:.2f} s in the trainer's own work")
+                  f"time ratio {vowels['time_ratio']:.2f}, accuracy gap {vowels['accuracy_gap']:.2f} points (target <= 1)")
     if "uart" in parts:
         uart = report["uart"] = uart_figures(1_000_000, args.uart_seconds)
-        print(f"3. baud {uart['baud']:,}: {uart['payload_bytes_per_s_each_way']:,.0f} payload bytes/s each way = "
+        print(f"4. baud {uart['baud']:,}: {uart['payload_bytes_per_s_each_way']:,.0f} payload bytes/s each way = "
               f"{100 * uart['fraction_of_wire']:.1f} % of the wire's {uart['wire_bytes_per_s']:,.0f}   "
               "target >= 90 %")
     if args.json:
