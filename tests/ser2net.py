@@ -13,6 +13,8 @@ What the owner of the device must know (measured with Debian's ser2net 4.3.11):
   writes back to it between clients: put the slave in raw mode (`tty.setraw`) and keep it open,
   or the peer on the master sees the pty hang up when ser2net closes it.
 * Bytes the device writes while no client is connected reach the next client.
+* One URL at a time: the clients of one connection all get the device's bytes, and while the
+  device is open a client of the other connection is refused ("Port's device already in use").
 * pyserial's rfc2217 client needs `?ign_set_control`: ser2net does not acknowledge SET_CONTROL,
   and without it `open()` fails after 3 s waiting for option 'control'.
 """
