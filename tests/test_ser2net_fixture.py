@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tty
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,7 @@ URL_KINDS = ("socket_url", "rfc2217_url")
 def rig():
     """(peer device, running Ser2net) with the peer on a raw pty whose slave stays open."""
     device = PeerDevice(n_actuators=4, n_sensors=2)
-    server, path, slave = serve_pty(device)
-    tty.setraw(slave)
+    server, path, slave = serve_pty(device)  # raw, so ser2net restores raw between clients
     try:
         with Ser2net(path) as bridge:
             yield device, bridge
