@@ -20,6 +20,7 @@ import os
 import select
 import socket
 import sys
+import time
 
 import serial
 from serial import rfc2217, serialposix
@@ -30,6 +31,9 @@ from .faults import FaultyPort
 from .options import LinkOptions
 
 _READ_CHUNK = 65536
+# The longest single blocking read of a descriptor-less port; a wait loops over such reads. Set
+# once: changing pyserial's timeout on an open rfc2217 port renegotiates the port (~150 ms).
+_CHUNK_WAIT_S = 0.05
 _OWN_IO_CLASSES = (serialposix.Serial, protocol_socket.Serial)
 # Linux only: acknowledge received segments at once. A device's reply of 1-16 KB otherwise waits
 # ~40 ms when the far side's Nagle holds its last segment until our delayed ACK comes.
@@ -179,6 +183,7 @@ class ChunkPort(_PortBase):
     def __init__(self, port: serial.SerialBase, url: str) -> None:
         super().__init__(port, url)
         port.write_timeout = None  # no descriptor to wait on for room: writes block
+        port.timeout = _CHUNK_WAIT_S
         # rfc2217's client reads its socket in a thread of its own, so a device's replies never
         # wait for this side to read, and blocking writes cannot deadlock against them: requests
         # may be pipelined. Other ports without a descriptor (loop://) go stop-and-wait.
@@ -206,13 +211,12 @@ class ChunkPort(_PortBase):
         if self._first or want_write or not want_read:
             return bool(self._first), want_write
         self._ack_at_once()
+        deadline = time.monotonic() + timeout
         try:
             if self.port.in_waiting:
                 return True, False
-            if timeout <= 0:
-                return False, False
-            self.port.timeout = timeout
-            self._first = self.port.read(1)
+            while not self._first and time.monotonic() < deadline:
+                self._first = self.port.read(1)  # returns as the byte arrives, or after _CHUNK_WAIT_S
         except (OSError, serial.SerialException) as exc:
             raise self._failed("reading", exc) from exc
         return bool(self._first), False
