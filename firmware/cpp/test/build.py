@@ -3,9 +3,10 @@
     python3 firmware/cpp/test/build.py [--out DIR] [--no-sanitize] [--run] [FILTER]
 
 1. generates DIR/generated/protocol_vectors.h from docs/protocol-vectors.json;
-2. builds DIR/phyll_cpp_tests: the portable core and HAL (src/core, src/hal) with
-   -std=c++17 -Wall -Wextra -Werror plus stricter warnings, optimised (some warnings only
-   appear then), and the harness (test/*.cpp) unoptimised (it compiles 3x faster), all with
+2. builds DIR/phyll_cpp_tests: the portable core and HAL (src/core, src/hal) and the host
+   build's link (host/posix_stdio_link) with -std=c++17 -Wall -Wextra -Werror plus stricter
+   warnings, optimised (some warnings only appear then), and the harness (test/*.cpp)
+   unoptimised (it compiles 3x faster), all with
    AddressSanitizer + UndefinedBehaviorSanitizer unless --no-sanitize or the compiler has no
    sanitizer runtime (then it says so and builds without);
 3. builds DIR/phyll-cpp-host, the protocol on stdin/stdout with a linear test medium (host/);
@@ -31,6 +32,7 @@ CPP = Path(__file__).resolve().parents[1]
 REPO = CPP.parents[1]
 VECTORS = REPO / "docs" / "protocol-vectors.json"
 BOARDS = ("PHYLL_BOARD_ESP32_DEVKITC", "PHYLL_BOARD_RP2_PICO")
+HOST_LINK = CPP / "host" / "posix_stdio_link.cpp"
 
 BASE_FLAGS = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-g"]
 # Firmware sources build for 32-bit MCUs: conversions that are harmless on x86-64 may not be.
@@ -98,12 +100,13 @@ def build(out: Path, sanitize: bool) -> tuple[Path, Path]:
                for source in sorted((CPP / "test").glob("*.cpp"))]
     host = [(source, optimised) for source in sorted((CPP / "host").glob("*.cpp"))]
     objects = build_objects(cxx, firmware + harness + host, out / "objects", flags)
-    n_firmware, n_harness = len(firmware), len(harness)
+    built = {source: target for (source, _), target in zip(firmware + harness + host, objects)}
     tests = out / "phyll_cpp_tests"
-    run([cxx, *flags, *map(str, objects[:n_firmware + n_harness]), "-o", str(tests)])
+    # the harness also checks the host build's link on real pipes
+    run([cxx, *flags, *(str(built[s]) for s, _ in firmware + harness), str(built[HOST_LINK]), "-o", str(tests)])
     host_exe = out / "phyll-cpp-host"
-    core_objects = [o for o, (s, _) in zip(objects, firmware) if s.parent.name == "core"]
-    run([cxx, *flags, *map(str, core_objects + objects[n_firmware + n_harness:]), "-o", str(host_exe)])
+    core = [str(built[s]) for s, _ in firmware if s.parent.name == "core"]
+    run([cxx, *flags, *core, *(str(built[s]) for s, _ in host), "-o", str(host_exe)])
     for board in BOARDS:
         run([cxx, *BASE_FLAGS, *FIRMWARE_FLAGS, "-fsyntax-only", f"-D{board}", "-I", str(CPP / "test" / "arduino_api"),
              "-I", str(CPP / "src"), str(CPP / "src" / "main.cpp")])

@@ -67,6 +67,17 @@ TEST(cache_holds_the_last_in_flight_replies) {
   CHECK_EQ(rig.hal.applied.size(), phyll::kInFlight + 1);
 }
 
+TEST(a_cache_hit_does_not_refresh_its_entry) {
+  Rig rig;
+  for (uint16_t seq = 100; seq < 100 + phyll::kInFlight; ++seq) ask(rig, excite(seq));
+  ask(rig, excite(100));  // a hit on the oldest entry
+  CHECK_EQ(rig.server->counters().duplicates, 1u);
+  ask(rig, encode_frame(kPing, 500, {}));  // first in, first out: evicts seq 100 all the same
+  ask(rig, excite(100));
+  CHECK_EQ(rig.server->counters().duplicates, 1u);
+  CHECK_EQ(rig.hal.applied.size(), phyll::kInFlight + 1);
+}
+
 TEST(error_replies_are_cached_but_bad_crc_replies_are_not) {
   Rig rig;
   const Bytes bad_shape = excite(9, {{1, 2}});
@@ -109,6 +120,44 @@ TEST(reset_goes_safe_zeroes_static_and_counters_and_is_cached) {
   CHECK_EQ(status["duplicates"].number, 1.0);
   CHECK_EQ(status["excites"].number, 0.0);
   CHECK_EQ(status["frames_ok"].number, 3.0);  // re-sent RESET, bad EXCITE, this STATUS
+}
+
+TEST(status_right_after_reset_reports_frames_ok_1) {
+  Rig rig;
+  ask(rig, excite(1));
+  ask(rig, encode_frame(kPing, 2, {}));
+  ask(rig, encode_frame(kReset, 3, {}));
+  const JsonValue status = rig.status();
+  CHECK_EQ(status["frames_ok"].number, 1.0);  // the RESET was counted before the zeroing
+  CHECK_EQ(status["excites"].number, 0.0);
+}
+
+TEST(rejected_excites_count_in_neither_excites_nor_vectors) {
+  Rig rig;
+  CHECK_EQ(error_code(ask(rig, excite(1, {{1, 2}}))), 5);
+  CHECK_EQ(error_code(ask(rig, excite(2, std::vector<std::vector<int16_t>>(5, {1, 2, 3})))), 6);
+  Bytes short_payload = excite_payload({{1, 2, 3}});
+  short_payload.pop_back();
+  CHECK_EQ(error_code(ask(rig, encode_frame(kExcite, 3, short_payload))), 4);
+  rig.hal.fault = "medium overloaded";
+  CHECK_EQ(error_code(ask(rig, excite(4, {{9, 9, 9}, {9, 9, 9}}))), 8);
+  rig.hal.fault = nullptr;
+  ask(rig, excite(5, {{1, 2, 3}, {1, 2, 3}, {1, 2, 3}}));
+  ask(rig, excite(5, {{1, 2, 3}, {1, 2, 3}, {1, 2, 3}}));  // from the cache
+  const JsonValue status = rig.status();
+  CHECK_EQ(status["excites"].number, 1.0);
+  CHECK_EQ(status["vectors"].number, 3.0);
+  CHECK_EQ(status["duplicates"].number, 1.0);
+}
+
+TEST(info_encoding_bits_is_1_for_analog_encoders) {
+  DeviceSpec spec;
+  spec.bits = 3;
+  Rig rig(spec);
+  CHECK_EQ(json_of(ask(rig, hello(1)))["encoding"],
+           parse_json(R"({"encoder": "minmax", "low": 0.0, "high": 0.5, "bits": 1})"));
+  Rig bits(DeviceSpec::bits_device());
+  CHECK_EQ(json_of(ask(bits, hello(1)))["encoding"]["bits"].number, 2.0);
 }
 
 TEST(reset_keeps_the_configuration) {
@@ -242,6 +291,11 @@ TEST(configure_applies_all_or_nothing) {
       "   ",                                        R"({"settle_us": -})",
       R"({"settle_us": 5, "gain": [1]})",           R"({"sett\u006ce_us": 5, "x": 1})",
       "{\"settle_us\": 5, \"a\nb\": 1}",
+      R"({"settle_us": true})",                     R"({"settle_us": 5.0})",
+      R"({"settle_us": "5"})",                      R"({"settle_us": null})",
+      R"({"settle_us": 10000001})",                 R"({"watchdog_ms": 1e3})",
+      "{\"settle_us\": 5, \"\xff\": 1}",            "\xff{\"settle_us\": 5}",
+      "{\"settle_us\": \"\xc3\x28\"}",
   };
   uint16_t seq = 10;
   for (const char* json : refused) {
@@ -249,6 +303,9 @@ TEST(configure_applies_all_or_nothing) {
     CHECK_MSG(error_code(reply) == 7, json);
   }
   CHECK_EQ(json_of(ask(rig, configure(seq++, "{}"))), json_of(good));
+  const JsonValue edges = json_of(ask(rig, configure(seq++, R"({"settle_us": 10000000, "watchdog_ms": 0})")));
+  CHECK_EQ(edges["settle_us"].number, 10000000.0);
+  CHECK_EQ(edges["watchdog_ms"].number, 0.0);
 }
 
 TEST(configure_errors_name_the_key) {
@@ -260,7 +317,9 @@ TEST(configure_errors_name_the_key) {
   CHECK_EQ(error_message(ask(rig, configure(3, "{\"" + long_key + "\": 1}"))),
            "unknown key '" + std::string(40, 'k') + "'");
   CHECK_EQ(error_message(ask(rig, configure(4, "{\"\\u00e9\\u0001\": 1}"))), std::string("unknown key '?") + "?'");
-  CHECK_EQ(error_message(ask(rig, configure(5, "[]"))), std::string("CONFIGURE payload must be a JSON object"));
+  CHECK_EQ(error_message(ask(rig, configure(5, R"({"settle_us": true})"))),
+           std::string("settle_us must be an int in 0..10000000"));
+  CHECK_EQ(error_message(ask(rig, configure(6, "[]"))), std::string("CONFIGURE payload must be a JSON object"));
 }
 
 TEST(configure_decodes_escaped_keys) {
@@ -339,7 +398,8 @@ TEST(status_reports_every_counter) {
   ask(rig, excite(1, {{-1, 2, 3}, {4, 5, 6}}));
   const JsonValue status = rig.status();
   for (const char* key : {"frames_ok", "crc_errors", "header_errors", "excites", "vectors", "duplicates", "clamps",
-                          "watchdog_trips", "uptime_ms", "skipped_bytes", "inter_byte_timeouts", "hal_faults"}) {
+                          "watchdog_trips", "uptime_ms", "skipped_bytes", "inter_byte_timeouts", "hal_faults",
+                          "replies_dropped"}) {
     CHECK_MSG(status.has(key) && status[key].kind == JsonValue::kNumber && status[key].integral, key);
   }
   CHECK_EQ(status["frames_ok"].number, 3.0);

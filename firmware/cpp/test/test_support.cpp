@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -101,6 +102,29 @@ size_t ScriptedLink::read(uint8_t* into, size_t max) {
   return n;
 }
 
+size_t ScriptedLink::write(const uint8_t* data, size_t n) {
+  const size_t taken = std::min(n, room);
+  written.insert(written.end(), data, data + taken);
+  if (room != SIZE_MAX) room -= taken;
+  return taken;
+}
+
+bool ScriptedLink::wait_writable(uint32_t timeout_ms) {
+  if (room) return true;
+  CHECK_MSG(clock != nullptr, "a ScriptedLink that runs out of room needs a clock");
+  if (!clock) return true;
+  const uint32_t drain_at = drains.empty() ? 0 : drains.front().first;
+  if (!drains.empty() && (drain_at <= clock->now || drain_at - clock->now <= timeout_ms)) {
+    clock->now = std::max(clock->now, drain_at);
+    room = drains.front().second;
+    drains.pop_front();
+    return true;
+  }
+  clock->now += timeout_ms;
+  ++stalls;
+  return false;
+}
+
 Bytes ScriptedLink::take_written() {
   Bytes out;
   out.swap(written);
@@ -174,11 +198,14 @@ phyll::HalStatus RecordingHal::set_static(const uint8_t* packed, uint16_t n) {
 
 phyll::HalStatus RecordingHal::safe() {
   ++safes;
+  if (clock) safe_at.push_back(clock->now);
   return fault ? phyll::HalStatus::failure(fault) : phyll::HalStatus::success();
 }
 
 Rig::Rig(const DeviceSpec& spec, uint32_t watchdog_ms, uint16_t board_max_batch, bool with_gain_setting)
     : hal(spec, with_gain_setting) {
+  link.clock = &clock;
+  hal.clock = &clock;
   const char* problem = phyll::hal_problem(hal);
   CHECK_MSG(problem == nullptr, problem ? problem : "");
   server = std::make_unique<phyll::FrameServer>(link, hal, clock, phyll::ServerOptions{"unix", watchdog_ms, board_max_batch});

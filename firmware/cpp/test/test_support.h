@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -42,11 +43,14 @@ class FakeClock : public phyll::Clock {
   uint32_t now = 1000;
 };
 
-// Bytes the tests script arrive all at once, or in random pieces (read_chunks).
+// Bytes the tests script arrive all at once, or in random pieces (read_chunks). Writes are
+// taken whole unless `room` says how many more bytes a host that reads late has room for; more
+// room comes at the clock times of `drains` (at_ms, bytes), and wait_writable moves the clock.
 class ScriptedLink : public phyll::Link {
  public:
   size_t read(uint8_t* into, size_t max) override;
-  void write(const uint8_t* data, size_t n) override { written.insert(written.end(), data, data + n); }
+  size_t write(const uint8_t* data, size_t n) override;
+  bool wait_writable(uint32_t timeout_ms) override;
 
   void feed(const Bytes& bytes) { pending.insert(pending.end(), bytes.begin(), bytes.end()); }
   Bytes take_written();
@@ -55,6 +59,10 @@ class ScriptedLink : public phyll::Link {
   size_t read_at = 0;
   Bytes written;
   std::mt19937* read_chunks = nullptr;  // when set, each read returns 1..max of the bytes asked
+  size_t room = SIZE_MAX;
+  std::deque<std::pair<uint32_t, size_t>> drains;
+  FakeClock* clock = nullptr;  // needed when room runs out
+  int stalls = 0;              // waits that ended with no room
 };
 
 // A device from the protocol vectors ("device" key); defaults are the analog example device.
@@ -89,6 +97,8 @@ class RecordingHal : public phyll::Hal {
   std::vector<Bytes> applied;  // the vectors of each excite, as the HAL saw them
   std::vector<std::pair<uint16_t, Bytes>> statics;
   int safes = 0;
+  std::vector<uint32_t> safe_at;  // the clock at each safe(), when a clock is given
+  FakeClock* clock = nullptr;
   int offset = 0;
   std::vector<int16_t> answer;
   const char* fault = nullptr;

@@ -20,9 +20,22 @@ class StreamLink : public Link {
     return stream_.readBytes(into, n);
   }
 
-  // HardwareSerial blocks until everything is queued. USB CDC with no host attached drops the
-  // bytes instead of blocking: that host is gone, and a new one starts with HELLO.
-  void write(const uint8_t* data, size_t n) override { stream_.write(data, n); }
+  // Only what fits in the transmit buffer, so Stream::write never blocks on a host that stopped
+  // reading; the server waits (wait_writable) and gives up after kReplyStallMs.
+  size_t write(const uint8_t* data, size_t n) override {
+    const int room = stream_.availableForWrite();
+    if (room <= 0) return 0;
+    return stream_.write(data, static_cast<size_t>(room) < n ? static_cast<size_t>(room) : n);
+  }
+
+  bool wait_writable(uint32_t timeout_ms) override {
+    const unsigned long start = millis();
+    while (stream_.availableForWrite() <= 0) {
+      if (millis() - start >= timeout_ms) return false;
+      yield();
+    }
+    return true;
+  }
 
  private:
   Stream& stream_;

@@ -88,7 +88,7 @@ void FrameServer::dispatch(const ParseEvent& request) {
     const int hit = cache_.find(request.seq, request.type);
     if (hit >= 0) {
       ++counters_.duplicates;
-      link_.write(cache_.frame(static_cast<size_t>(hit)), cache_.size(static_cast<size_t>(hit)));
+      send(cache_.frame(static_cast<size_t>(hit)), cache_.size(static_cast<size_t>(hit)));
       return;
     }
   }
@@ -97,7 +97,37 @@ void FrameServer::dispatch(const ParseEvent& request) {
   const Reply reply = handle(request, frame + kHeaderSize);
   const size_t size = seal_frame(frame, reply.type, request.seq, reply.length);
   if (request.type != msg::kHello) cache_.store(slot, request.seq, request.type, size);
-  link_.write(frame, size);
+  send(frame, size);
+}
+
+// A host that stops reading must not stop the loop (docs/protocol.md section 2): wait while the
+// link keeps taking bytes; after kReplyStallMs in which it took none, drop the rest and count
+// it. The reply stays cached, so the host's re-send gets it whole. The watchdog runs meanwhile:
+// silence counts from the last valid frame, whatever the server is doing.
+void FrameServer::send(const uint8_t* frame, size_t size) {
+  size_t done = link_.write(frame, size);
+  uint32_t progress_ms = clock_.now_ms();
+  while (done < size) {
+    const uint32_t now = clock_.now_ms();
+    const uint32_t stalled = now - progress_ms;
+    if (stalled >= kReplyStallMs) {
+      ++counters_.replies_dropped;
+      return;
+    }
+    if (watchdog_.check(now)) {
+      go_safe();
+      continue;
+    }
+    uint32_t wait_ms = kReplyStallMs - stalled;
+    const int32_t due = watchdog_.ms_until_trip(now);
+    if (due > 0 && static_cast<uint32_t>(due) < wait_ms) wait_ms = static_cast<uint32_t>(due);
+    if (!link_.wait_writable(wait_ms)) continue;
+    const size_t n = link_.write(frame + done, size - done);
+    if (n) {
+      done += n;
+      progress_ms = clock_.now_ms();
+    }
+  }
 }
 
 // Never cached: that request never ran, and its re-send must run.
@@ -108,7 +138,7 @@ void FrameServer::reply_bad_crc(const ParseEvent& request) {
   out[1] = request.type;
   memcpy(out + 2, kBadCrcMessage, sizeof kBadCrcMessage - 1);
   const size_t size = seal_frame(bad_crc_reply_, msg::kError, request.seq, 2 + sizeof kBadCrcMessage - 1);
-  link_.write(bad_crc_reply_, size);
+  send(bad_crc_reply_, size);
 }
 
 FrameServer::Reply FrameServer::handle(const ParseEvent& request, uint8_t* out) {

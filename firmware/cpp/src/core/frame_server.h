@@ -32,6 +32,7 @@ struct ServerCounters {
   uint32_t duplicates = 0;  // requests answered from the reply cache
   uint32_t clamps = 0;      // actuator codes clamped into the limits
   uint32_t hal_faults = 0;
+  uint32_t replies_dropped = 0;  // replies cut short: the host did not read them for kReplyStallMs
 };
 
 class FrameServer {
@@ -59,6 +60,7 @@ class FrameServer {
   };
 
   void dispatch(const ParseEvent& request);
+  void send(const uint8_t* frame, size_t size);
   void reply_bad_crc(const ParseEvent& request);
   Reply handle(const ParseEvent& request, uint8_t* out);
 

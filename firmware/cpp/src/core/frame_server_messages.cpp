@@ -64,7 +64,7 @@ FrameServer::Reply FrameServer::hello(const ParseEvent& request, uint8_t* out) {
   json.member("encoder", d.encoding.encoder);
   json.member("low", d.encoding.low);
   json.member("high", d.encoding.high);
-  json.member("bits", int64_t{d.encoding.bits});
+  json.member("bits", int64_t{bits_ ? d.encoding.bits : 1});  // one element per value unless "bits"
   json.end_object();
   json.member("actuator_scale", d.actuator_scale);
   json.member("sensor_scale", d.sensor_scale);
@@ -209,6 +209,7 @@ FrameServer::Reply FrameServer::status(const ParseEvent& request, uint8_t* out) 
   json.member("skipped_bytes", parsed.skipped_bytes);
   json.member("inter_byte_timeouts", parsed.inter_byte_timeouts);
   json.member("hal_faults", counters_.hal_faults);
+  json.member("replies_dropped", counters_.replies_dropped);
   json.end_object();
   return json_reply(out, request.type, json);
 }

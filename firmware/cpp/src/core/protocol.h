@@ -29,6 +29,8 @@ constexpr size_t kBatchHeaderSize = 4;  // u16 batch, u16 width (EXCITE) / n_sen
 constexpr size_t kMaxPing = 64;
 constexpr size_t kMaxErrorMessage = 200;
 constexpr uint32_t kInterByteTimeoutMs = 100;
+// A reply the link took no byte of for this long is dropped (docs/protocol.md section 2).
+constexpr uint32_t kReplyStallMs = 1000;
 constexpr uint32_t kMaxWatchdogMs = 3600000;
 
 constexpr size_t kInFlight = PHYLL_IN_FLIGHT;

@@ -21,6 +21,7 @@ int analogRead(uint8_t pin);
 #endif
 
 unsigned long millis();
+void yield();
 void delay(unsigned long ms);
 void delayMicroseconds(unsigned int us);
 void pinMode(uint8_t pin, uint8_t mode);
@@ -32,6 +33,7 @@ class Print {
   virtual ~Print() = default;
   virtual size_t write(uint8_t byte) = 0;
   virtual size_t write(const uint8_t* buffer, size_t size);
+  virtual int availableForWrite();
   size_t print(const char* text);
   size_t println(const char* text);
 };
@@ -52,6 +54,7 @@ class HardwareSerial : public Stream {
   int available() override;
   int read() override;
   size_t write(uint8_t byte) override;
+  int availableForWrite() override;
   using Print::write;
 };
 
