@@ -62,7 +62,7 @@ class BadCrcCached(PeerDevice):
 
     def respond(self, event):
         reply = super().respond(event)
-        if isinstance(event, p.FrameFault) and event.kind == "bad_crc":
+        if reply is not None and isinstance(event, p.FrameFault) and event.kind == "bad_crc":
             self._remember((event.seq, event.type), reply)
         return reply
 

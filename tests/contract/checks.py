@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -108,11 +107,6 @@ def expect_error(link: RawClient, message_type: int, payload: bytes, code: Error
     return message
 
 
-def reset(link: RawClient) -> None:
-    """RESET, so the counters a check reads start from 0 (frames_ok from the RESET itself)."""
-    link.reset()
-
-
 def replies_until_probe(link: RawClient, stream: bytes, what: str, timeout: float = 2.0) -> list[p.Frame]:
     """Write `stream` (`what` it is) then a PING probe; the frames the device sent before the
     probe's PONG. The device replies in order, so whatever `stream` made it answer comes first.
@@ -148,17 +142,6 @@ def describe_frames(frames: list[p.Frame]) -> str:
 def expect_silence_before_probe(link: RawClient, stream: bytes, what: str) -> None:
     before = replies_until_probe(link, stream, what)
     assert not before, f"{what} must get no reply; the device sent {describe_frames(before)}"
-
-
-@contextmanager
-def configured(link: RawClient, **settings):
-    """Apply CONFIGURE settings for a block and put the previous values back after it."""
-    previous = link.configure()
-    applied = link.configure(**settings)
-    try:
-        yield applied
-    finally:
-        link.configure(**{key: previous[key] for key in settings})
 
 
 def silence(seconds: float) -> None:
@@ -212,7 +195,7 @@ def check_header_rejected(dut: DeviceUnderTest) -> None:
     """A header with a wrong check byte, version or length is rejected at once without a reply,
     one byte is dropped, and the frame right behind it is served; counted in header_errors."""
     with dut.connect() as link:
-        reset(link)
+        link.reset()
         skipped = 0
         headers = _bad_headers(seq=0x3C3C)
         for what, stream in headers.items():
@@ -232,7 +215,7 @@ def check_garbage_skipped(dut: DeviceUnderTest) -> None:
     the frame after them is served."""
     garbage = bytes(range(0x20, 0x60)) + b"\xa5\x00\xa5\xa5\x13" + b"\x5a\x5a" + b"\xa5"
     with dut.connect() as link:
-        reset(link)
+        link.reset()
         expect_silence_before_probe(link, garbage, "garbage")
         expect_silence_before_probe(link, garbage[:7], "garbage")
         status = link.status()
@@ -248,7 +231,7 @@ def check_bad_crc(dut: DeviceUnderTest) -> None:
     """A frame failing its CRC gets ERROR BAD_CRC with the header's seq and type, one byte is
     dropped so the next frame survives, and the reply is not cached: the re-send is run."""
     with dut.connect() as link:
-        reset(link)
+        link.reset()
         info = link.info
         seq = link.new_seq()
         excite = p.encode_frame(MsgType.EXCITE, seq, excite_payload(info, in_range_codes(info, 1)))
@@ -458,7 +441,7 @@ def check_clamping(dut: DeviceUnderTest) -> None:
         codes = np.resize(values, rows * width).reshape(rows, width)
         clipped = np.clip(codes, low, high)
         expected = int(np.count_nonzero(codes != clipped))
-        reset(link)
+        link.reset()
         seq = link.new_seq()
         measure = link.call(MsgType.EXCITE, excite_payload(info, codes), seq)
         status = link.status()
@@ -516,7 +499,7 @@ def check_set_static(dut: DeviceUnderTest) -> None:
                 expect_error(link, MsgType.SET_STATIC, payload, ErrorCode.BAD_LENGTH,
                              f"SET_STATIC of {len(payload)} bytes")
         finally:
-            reset(link)  # statics back to 0
+            link.reset()  # statics back to 0
 
 
 def check_ping(dut: DeviceUnderTest) -> None:
@@ -612,9 +595,6 @@ def check_repl(dut: DeviceUnderTest) -> None:
             assert b"42" in out, f"after 0x88 MicroPython should be at its REPL; `print(6 * 7)` gave {out[-120:]!r}"
 
 
-check_repl.leaves_frame_loop = True
-
-
 def check_unknown_type(dut: DeviceUnderTest) -> None:
     """A request type the device does not know, or a reply type, is ERROR UNKNOWN_TYPE naming it."""
     with dut.connect() as link:
@@ -634,7 +614,7 @@ def check_resend_answered_from_cache(dut: DeviceUnderTest) -> None:
     the medium, and counted in duplicates only."""
     with dut.connect() as link:
         info = link.info
-        reset(link)
+        link.reset()
         seq = link.new_seq()
         codes = in_range_codes(info, 2, seed=5)
         first = link.call(MsgType.EXCITE, excite_payload(info, codes), seq)
@@ -654,7 +634,7 @@ def check_cache_is_fifo(dut: DeviceUnderTest) -> None:
     its entry, and each new reply replaces the oldest one."""
     with dut.connect() as link:
         size = link.info["in_flight"]
-        reset(link)
+        link.reset()
         seqs = [link.new_seq() for _ in range(size)]
 
         def ping(seq: int, data: bytes) -> bytes:
@@ -683,7 +663,7 @@ def check_errors_cached_except_bad_crc(dut: DeviceUnderTest) -> None:
     a BAD_CRC reply is not (that request never ran)."""
     with dut.connect() as link:
         info = link.info
-        reset(link)
+        link.reset()
         good = excite_payload(info, in_range_codes(info, 1))
         bad = p.BATCH_HEADER.pack(1, info["n_actuators"] + 1) + bytes(vector_bytes(info) + 2)
         seq = link.new_seq()
@@ -711,7 +691,7 @@ def check_errors_cached_except_bad_crc(dut: DeviceUnderTest) -> None:
 def check_hello_empties_cache(dut: DeviceUnderTest) -> None:
     """HELLO empties the reply cache and is never answered from it."""
     with dut.connect() as link:
-        reset(link)
+        link.reset()
         seq = link.new_seq()
         assert link.call(MsgType.PING, b"old session", seq) == b"old session"
         link.hello()
@@ -732,7 +712,7 @@ def check_rejected_excites_not_counted(dut: DeviceUnderTest) -> None:
     with dut.connect() as link:
         info = link.info
         width, max_batch = info["n_actuators"], info["max_batch"]
-        reset(link)
+        link.reset()
         rejected = [b"\x01", p.BATCH_HEADER.pack(1, width + 1), p.BATCH_HEADER.pack(0, width),
                     p.BATCH_HEADER.pack(2, width) + bytes(vector_bytes(info))]
         if max_batch < p.SEQ_MODULO - 1:
@@ -804,7 +784,7 @@ def check_watchdog_trips_once_per_silence(dut: DeviceUnderTest) -> None:
         period = WATCHDOG_MS / 1e3
         quiet = 2.5 * period + 0.1  # a device tripping once per period would count 2 here
         try:
-            reset(link)  # a valid frame: the silence starts here
+            link.reset()  # a valid frame: the silence starts here
             silence(quiet)
             assert (trips := link.status()["watchdog_trips"]) == 1, \
                 f"{quiet:.2f} s of silence with watchdog_ms {WATCHDOG_MS}: expected 1 trip, STATUS says {trips}"
@@ -863,7 +843,7 @@ def check_unread_reply_dropped(dut: DeviceUnderTest) -> None:
         if dut.link_buffer is not None and size * reply_bytes <= dut.link_buffer + reply_bytes:
             raise NotApplicable(f"in_flight {size} replies of {reply_bytes} bytes fit this link's "
                                 f"{dut.link_buffer}-byte buffer: the device cannot be made to wait")
-        reset(link)
+        link.reset()
         sent = {}
         for i in range(size):
             seq = link.new_seq()
@@ -898,6 +878,8 @@ def check_unread_reply_dropped(dut: DeviceUnderTest) -> None:
         link.ping(b"still serving")
 
 
+# The points that send a device to its REPL: a board cannot come back, so they run last.
+LEAVES_FRAME_LOOP = frozenset({check_repl})
 # In the order of docs/protocol.md.
 POINTS = (
     check_frame_layout, check_header_rejected, check_garbage_skipped, check_bad_crc, check_inter_byte_timeout,
@@ -964,14 +946,16 @@ def _check_vector(dut: DeviceUnderTest, case: dict) -> None:
             expect_silence_before_probe(link, wire, f"the {case['error']} stream of vector {case['name']}")
             return
         expected = case["reply"]
+        seq = vector_seq(case)
+        assert seq is not None, f"vector {case['name']} names a reply but no seq"
         configuration = link.configure() if request_type == MsgType.CONFIGURE else None
         try:
             # Counters from 0 for "clamps"; the RESET's seq differs from the vector's, so its
             # cached reply cannot answer the vector.
-            link.call(MsgType.RESET, b"", (vector_seq(case) + 1) % p.SEQ_MODULO)
+            link.call(MsgType.RESET, b"", (seq + 1) % p.SEQ_MODULO)
             link.write(wire)
             (reply,) = link.frames(1)
-            assert reply.seq == vector_seq(case), f"vector {case['name']}: reply seq {reply.seq}, expected {vector_seq(case)}"
+            assert reply.seq == seq, f"vector {case['name']}: reply seq {reply.seq}, expected {seq}"
             assert reply.type == expected["type"], \
                 f"vector {case['name']}: reply {describe_frames([reply])}, expected type {expected['type']:#04x}"
             if reply.type == MsgType.ERROR:
@@ -984,7 +968,7 @@ def _check_vector(dut: DeviceUnderTest, case: dict) -> None:
                 if dut.model is not None:
                     assert np.array_equal(p.unpack_measure(reply.payload), dut.model(applied)), \
                         f"vector {case['name']}: the MEASURE is not that of the applied codes {applied.tolist()}"
-                status = p.unpack_json(link.call(MsgType.STATUS, b"", (vector_seq(case) + 2) % p.SEQ_MODULO))
+                status = p.unpack_json(link.call(MsgType.STATUS, b"", (seq + 2) % p.SEQ_MODULO))
                 assert status["clamps"] == expected["clamps"], \
                     f"vector {case['name']}: clamps {status['clamps']}, expected {expected['clamps']}"
         finally:
@@ -992,4 +976,4 @@ def _check_vector(dut: DeviceUnderTest, case: dict) -> None:
                 link.drain(0.05)
                 link.configure(**{k: configuration[k] for k in CONFIG_RANGES})
             if request_type == MsgType.SET_STATIC:
-                reset(link)
+                link.reset()

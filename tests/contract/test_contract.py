@@ -8,7 +8,7 @@ import pytest
 
 import protocol_vectors
 
-from .checks import POINTS, check_vector, vector_leaves_frame_loop
+from .checks import LEAVES_FRAME_LOOP, POINTS, check_vector, vector_leaves_frame_loop
 from .devices import DeviceUnderTest, NotApplicable, shaped_peer
 
 CASES = json.loads(protocol_vectors.VECTORS_PATH.read_text())
@@ -25,7 +25,7 @@ def run(check, dut: DeviceUnderTest, *args) -> None:
 
 
 def _point(check):
-    marks = [pytest.mark.leaves_frame_loop] if getattr(check, "leaves_frame_loop", False) else []
+    marks = [pytest.mark.leaves_frame_loop] if check in LEAVES_FRAME_LOOP else []
     return pytest.param(check, marks=marks, id=check.__name__.removeprefix("check_"))
 
 
