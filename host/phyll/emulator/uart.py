@@ -116,6 +116,9 @@ class UartRelay:
         n = min(int(d.budget), len(d.queue))
         if n <= 0:
             return
+        # Counted before the write, so a reader of counters() never sees bytes the other side
+        # already read and this count does not hold yet; what the sink refused is taken back.
+        d.bytes += n
         try:
             written = os.write(d.sink, d.queue[:n])
         except BlockingIOError:
@@ -124,10 +127,10 @@ class UartRelay:
             if exc.errno not in _HANGUP:
                 raise
             written = 0
+        d.bytes -= n - written
         if written < n:
             d.blocked = True
         d.budget -= written
-        d.bytes += written
         del d.queue[:written]
         if not d.queue:
             d.budget = min(d.budget, 1.0)
