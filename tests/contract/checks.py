@@ -848,10 +848,14 @@ def check_unread_reply_dropped(dut: DeviceUnderTest) -> None:
         for i in range(size):
             seq = link.new_seq()
             sent[seq] = p.encode_frame(MsgType.EXCITE, seq, excite_payload(info, in_range_codes(info, batch, i)))
-        wrote = link.write_only(b"".join(sent.values()), timeout=3 * WRITE_STALL_S + 2)
-        assert wrote, f"the device stopped reading requests for {3 * WRITE_STALL_S + 2} s while its replies waited"
+        requests = b"".join(sent.values())
+        # A UART takes time to carry it all (10 bits a byte); a pty or USB is far quicker.
+        wire_s = (len(requests) + size * reply_bytes) * 10 / dut.baudrate
+        wrote = link.write_only(requests, timeout=3 * WRITE_STALL_S + 2 + wire_s)
+        assert wrote, f"the device stopped reading requests for {3 * WRITE_STALL_S + 2 + wire_s:.1f} s while " \
+                      "its replies waited"
         silence(UNREAD_PAUSE_S)  # reading nothing: the device must give up on a reply after 1 s
-        frames = link.listen(5.0, quiet=0.5)
+        frames = link.listen(5.0 + wire_s, quiet=0.5)
         whole = [f.seq for f in frames if f.type == MsgType.MEASURE and f.seq in sent]
         dropped = [seq for seq in sent if seq not in whole]
         if not dropped:
