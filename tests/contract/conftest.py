@@ -19,7 +19,14 @@ if str(REPO) not in sys.path:
 
 from .devices import NotApplicable, cpp_host_device, emulated_device, peer_device, rig_device  # noqa: E402
 
-COLUMNS = ("peer", "emu-micropython", "emu-cpython", "cpp", "board")
+# Column name -> its device, started from the fixture request (for the fixtures it needs).
+COLUMNS = {
+    "peer": lambda request: peer_device(),
+    "emu-micropython": lambda request: emulated_device("micropython"),
+    "emu-cpython": lambda request: emulated_device("cpython"),
+    "cpp": lambda request: cpp_host_device(request.getfixturevalue("cpp_build") / "phyll-cpp-host"),
+    "board": lambda request: rig_device(request.getfixturevalue("rig")),  # hil.plugin's: skips without a rig
+}
 
 
 def pytest_addoption(parser, pluginmanager) -> None:
@@ -38,20 +45,10 @@ def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: item.get_closest_marker("leaves_frame_loop") is not None)
 
 
-def _start(column: str, request):
-    if column == "peer":
-        return peer_device()
-    if column.startswith("emu-"):
-        return emulated_device(column.removeprefix("emu-"))
-    if column == "cpp":
-        return cpp_host_device(request.getfixturevalue("cpp_build") / "phyll-cpp-host")
-    return rig_device(request.getfixturevalue("rig"))  # hil.plugin's: skips when no rig is given
-
-
-@pytest.fixture(scope="session", params=COLUMNS)
+@pytest.fixture(scope="session", params=list(COLUMNS))
 def running_device(request):
     try:
-        with _start(request.param, request) as device:
+        with COLUMNS[request.param](request) as device:
             yield device
     except NotApplicable as exc:
         pytest.skip(str(exc))

@@ -81,20 +81,11 @@ class DeviceUnderTest:
         (which also empties the device's reply cache)."""
         link = self.open()
         try:
-            for attempt in range(CONNECT_ATTEMPTS):
-                link.drain()
-                try:
-                    link.hello()
-                    return link
-                except AssertionError:
-                    # A partial frame an earlier check left may swallow our HELLO until the
-                    # device's inter-byte timeout drops it; the next attempt gets through.
-                    if attempt == CONNECT_ATTEMPTS - 1 or link.closed:
-                        raise
+            _start_session(link)
         except BaseException:
             link.close()
             raise
-        raise AssertionError("unreachable")
+        return link
 
     @contextmanager
     def explained(self) -> Iterator[None]:
@@ -118,7 +109,20 @@ class DeviceUnderTest:
         try:
             yield self
         finally:
-            self.spent = f"{self.name} left its frame loop for the REPL check"
+            self.spent = f"{self.name} left its frame loop for its REPL earlier in this session"
+
+
+def _start_session(link: RawClient) -> None:
+    for attempt in range(CONNECT_ATTEMPTS):
+        link.drain()
+        try:
+            link.hello()
+            return
+        except AssertionError:
+            # A partial frame an earlier check left may swallow our HELLO until the device's
+            # inter-byte timeout drops it; the next attempt gets through.
+            if attempt == CONNECT_ATTEMPTS - 1 or link.closed:
+                raise
 
 
 def read_info(device: DeviceUnderTest) -> dict:
