@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import tty
 from pathlib import Path
 
 import numpy as np
@@ -438,3 +439,173 @@ def test_emu_urls_take_link_options_after_the_hash():
         assert device.describe()["kind"] == "emulated"
     with pytest.raises(ValueError, match=r"\['timeout'\].*link options.*after '#'"):
         open_device("emu://acoustic?timeout=3")
+
+
+class RawHost:
+    """A host on a device's path that reads only when told: bytes out, frames in (no link engine,
+    so it can stop reading as a stalled host does)."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(self.fd)
+        self.parser = p.FrameParser()
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)  # blocking: returns once the device has read what did not fit
+
+    def frames(self, within: float, quiet: float = 0.5) -> list[p.Frame]:
+        """The frames that arrive within `within` s, stopping after `quiet` s without a byte; a
+        frame cut short is abandoned then, as the host's inter-byte timeout does."""
+        events: list = []
+        deadline = time.monotonic() + within
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([self.fd], [], [], min(left, quiet))[0]:
+                break
+            events += self.parser.feed(os.read(self.fd, 65536))
+        events += self.parser.expire()
+        return [e for e in events if isinstance(e, p.Frame)]
+
+    def call(self, msg_type: int, seq: int, payload: bytes = b"") -> p.Frame:
+        self.write(p.encode_frame(msg_type, seq, payload))
+        (reply,) = self.frames(10.0, quiet=2.0)
+        assert reply.seq == seq, reply
+        return reply
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> "RawHost":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@pytest.mark.parametrize("runtime", [pytest.param("micropython", marks=needs_micropython), "cpython"])
+def test_a_host_that_stops_reading_for_5_s_mid_forward_loses_replies_not_the_firmware(runtime):
+    """docs/protocol.md section 2: a reply the link takes no byte of for 1 s is dropped and
+    counted; the firmware keeps serving and answers the re-send from its cache."""
+    with start_emulator("loopback", {"width": 20}, runtime=runtime) as emulator, RawHost(emulator.path) as host:
+        info = p.unpack_json(host.call(p.MsgType.HELLO, 1, p.pack_hello()).payload)
+        rng = np.random.default_rng(0)
+        codes = {seq: rng.integers(-30000, 30000, (info["max_batch"], 20)) for seq in range(2, 6)}
+        requests = {seq: p.encode_frame(p.MsgType.EXCITE, seq, p.pack_excite_codes(c)) for seq, c in codes.items()}
+        # four 16 KB MEASUREs for a pty that buffers ~18 KB, and a host that reads nothing for 5 s
+        writer = threading.Thread(target=host.write, args=(b"".join(requests.values()),), daemon=True)
+        writer.start()
+        time.sleep(5.0)
+        writer.join(10.0)
+        assert not writer.is_alive(), "the firmware stopped reading requests while its replies waited"
+        whole = {f.seq for f in host.frames(10.0) if f.type == p.MsgType.MEASURE}
+        dropped = sorted(set(requests) - whole)
+        assert dropped and emulator.exit_status() is None, emulator.explain_exit(0)
+        for seq in dropped:  # the host's re-sends, before any new request: answered from the cache
+            host.write(requests[seq])
+            (resent,) = host.frames(10.0, quiet=2.0)
+            assert (resent.type, resent.seq) == (p.MsgType.MEASURE, seq)
+            assert np.array_equal(p.unpack_measure(resent.payload), codes[seq])  # loopback: codes back
+        status = p.unpack_json(host.call(p.MsgType.STATUS, 10).payload)
+        assert status["replies_dropped"] == len(dropped), status
+        assert (status["excites"], status["duplicates"]) == (4, len(dropped)), status
+        assert host.call(p.MsgType.PING, 11, b"still serving").payload == b"still serving"
+
+
+def _send_repl(emulator: Emulator, host: RawHost) -> None:
+    """REPL, and its 0x88 read late, as a host may."""
+    host.write(p.encode_frame(p.MsgType.REPL, 7))
+    time.sleep(0.1)
+    (reply,) = host.frames(5.0, quiet=0.5)
+    assert (reply.type, reply.seq, reply.payload) == (p.MsgType.REPL_ENTERED, 7, b"")
+    assert emulator.at_repl and emulator.exit_status() is None, emulator.explain_exit(0)
+
+
+@needs_micropython
+def test_after_repl_micropython_stays_at_its_repl_for_mpremote_until_closed():
+    mpremote = Path(sys.executable).with_name("mpremote")
+    if not mpremote.is_file():
+        pytest.skip(f"mpremote is not installed beside {sys.executable}")
+    before = children()
+    with start_emulator("loopback", {"width": 4}, runtime="micropython") as emulator:
+        pid = emulator.pid
+        with RawHost(emulator.path) as host:
+            _send_repl(emulator, host)
+        for code, printed in (("print(1+1)", "2"), ("print(6*7)", "42")):  # a second host attaches too
+            result = subprocess.run([str(mpremote), "connect", emulator.path, "resume", "exec", code],
+                                    capture_output=True, text=True, timeout=60)
+            assert (result.returncode, result.stdout.strip()) == (0, printed), result.stderr
+        assert emulator.exit_status() is None
+    assert gone(pid) and children() == before
+
+
+def test_after_repl_the_cpython_fallback_holds_the_link_open_unanswered():
+    before = children()
+    with start_emulator("loopback", {"width": 4}, runtime="cpython") as emulator:
+        pid = emulator.pid
+        with RawHost(emulator.path) as host:
+            _send_repl(emulator, host)
+            host.write(p.encode_frame(p.MsgType.PING, 8, b"anyone?"))
+            assert host.frames(1.0) == []
+            assert emulator.exit_status() is None
+    assert gone(pid) and children() == before
+
+
+HOST_AT_REPL_SCRIPT = textwrap.dedent("""
+    import os, sys, time, tty
+    from phyll import protocol as p
+    from phyll.emulator import start_emulator
+    emulator = start_emulator("loopback", {"width": 4}, runtime=sys.argv[1])  # never closed
+    host = os.open(emulator.path, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(host)
+    os.write(host, p.encode_frame(p.MsgType.REPL, 1))
+    while not emulator.at_repl:
+        time.sleep(0.01)
+    print(emulator.pid, flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("runtime", [pytest.param("micropython", marks=needs_micropython), "cpython"])
+def test_firmware_at_its_repl_ends_with_its_host_process(runtime):
+    """SIGKILL leaves the emulator no chance to stop the firmware: its REPL must see the hang-up."""
+    host = subprocess.Popen([sys.executable, "-c", HOST_AT_REPL_SCRIPT, runtime], stdout=subprocess.PIPE, text=True)
+    out = host.stdout
+    assert out is not None
+    try:
+        assert select.select([out], [], [], STARTUP_S)[0], "the host process did not start its emulated device"
+        firmware_pid = int(out.readline())
+        assert not gone(firmware_pid, within=0.3)  # at its REPL, waiting
+        host.kill()
+        host.wait(timeout=20)
+        assert gone(firmware_pid)
+    finally:
+        host.kill()
+        host.wait()
+
+
+@needs_micropython
+def test_phyll_emulate_says_the_firmware_left_for_the_repl_and_how_to_attach():
+    emulate = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+         "emulate", "--medium", "loopback", "--runtime", "micropython", "width=4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = emulate.stdout, emulate.stderr
+    assert out is not None and err is not None
+    try:
+        assert select.select([out], [], [], STARTUP_S)[0], "phyll emulate printed nothing"
+        path = out.readline().strip()
+        firmware_pids = set(_children_of(emulate.pid))
+        with RawHost(path) as host:
+            host.write(p.encode_frame(p.MsgType.REPL, 3))
+            said = ""
+            deadline = time.monotonic() + 20
+            while "mpremote" not in said and select.select([err], [], [], deadline - time.monotonic())[0]:
+                said += err.readline()
+        assert "left its frame loop for MicroPython's REPL" in said, said
+        assert f"mpremote connect {path} resume" in said, said
+        assert "exited with code" not in said, said
+        emulate.send_signal(signal.SIGTERM)
+        assert emulate.wait(timeout=20) == 0, err.read()
+        assert all(gone(pid) for pid in firmware_pids)
+    finally:
+        emulate.kill()
+        emulate.wait()

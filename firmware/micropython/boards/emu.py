@@ -1,12 +1,17 @@
 """The emulated device: this firmware on MicroPython's unix port (or CPython) behind a pty.
 
-    micropython firmware/micropython/boards/emu.py CHANNEL_FD
-    python      firmware/micropython/boards/emu.py CHANNEL_FD   (fallback: same source, CPython)
+    micropython firmware/micropython/boards/emu.py CHANNEL_FD CONTROL_FD
+    python      firmware/micropython/boards/emu.py CHANNEL_FD CONTROL_FD   (fallback, CPython)
 
-stdin/stdout are the host link (the master side of a raw pty); CHANNEL_FD is an inherited,
-blocking stream socket to the host's medium server (wire format: phyllfw/hal/emu.py and
-firmware/README.md). The process ends when the link hangs up or after a REPL request.
+stdin/stdout are the host link (the master side of a raw pty, non-blocking); CHANNEL_FD is an
+inherited, blocking stream socket to the host's medium server (wire format: phyllfw/hal/emu.py
+and firmware/README.md); CONTROL_FD a socket to whoever started the board, through which the
+frame loop hands the link to the REPL (below). The process ends when the link hangs up. After a
+REPL request MicroPython stays at its REPL on the same pty until the link hangs up; CPython, which
+has no such REPL, holds the link open until then.
 """
+import os
+import select
 import sys
 
 BOARD = "unix"
@@ -57,14 +62,60 @@ def _parent(path):
 
 
 def main(argv):
-    if len(argv) != 2 or not argv[1].isdigit():
-        sys.stderr.write("usage: %s CHANNEL_FD  (an inherited socket to the medium server)\n" % argv[0])
+    if len(argv) != 3 or not (argv[1].isdigit() and argv[2].isdigit()):
+        sys.stderr.write("usage: %s CHANNEL_FD CONTROL_FD  (inherited sockets to the medium server "
+                         "and to whoever started the board)\n" % argv[0])
         sys.exit(2)
+    control = open(int(argv[2]), "r+b", buffering=0)
     try:
-        make_server(int(argv[1])).serve()
+        server = make_server(int(argv[1]))
+        server.serve()
     except Exception as exc:  # stdout is the host link: the host would take a traceback for noise
         _print_exception(exc)
         sys.exit(1)
+    if server.repl_requested:
+        hand_over_to_repl(control)
+
+
+def hand_over_to_repl(control):
+    """Leave the link to the interpreter once the frame loop answered REPL.
+
+    The frame loop read the pty master non-blocking, but a REPL must block on it (MicroPython's
+    reads EAGAIN as a stream of junk characters), and the unix port cannot clear O_NONBLOCK
+    itself (no fcntl). The flag belongs to the open file, which the board's starter shares: it
+    clears it when told "R", and answers "K".
+    """
+    control.write(b"R")
+    if control.read(1) != b"K":
+        sys.stderr.write("emu: nobody on CONTROL_FD made the link blocking; not entering the REPL\n")
+        return
+    if sys.implementation.name != "micropython":
+        _hold_link_open()
+        return
+    import _thread  # pyright: ignore[reportMissingImports]
+
+    _thread.start_new_thread(_end_on_hang_up, ())
+    os.putenv("MICROPYINSPECT", "1")  # the unix port enters its REPL when this script ends
+
+
+def _end_on_hang_up():
+    """The REPL reads a hung-up pty master as endless junk (EIO, not end of file) and would spin:
+    end the process when the host side of the link closes. There is no other way to end it from a
+    thread on the unix port than a signal."""
+    hang_up = select.poll()
+    hang_up.register(sys.stdin.buffer, 0)  # no events asked: only POLLHUP / POLLERR wake it
+    hang_up.poll(-1)
+    os.system("kill -HUP $PPID")  # the shell's parent is this process
+
+
+def _hold_link_open():
+    """CPython: no MicroPython REPL to hand over to. Read and drop what arrives, so the link stays
+    open and a host's writes never block, until the host hangs up."""
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:  # EIO: a pty master whose slave side closed
+        pass
 
 
 def _print_exception(exc):

@@ -1,8 +1,9 @@
 """End-to-end check of the emulated device, run by check.sh under CPython.
 
 Starts boards/emu.py under MicroPython's unix port and under CPython, each with its stdin/stdout
-on the master side of a raw pty and a socketpair to a toy medium served here (the medium wire
-format of phyllfw/hal/emu.py), then talks the protocol over the slave side as a host would.
+on the master side of a raw pty, a socketpair to a toy medium served here (the medium wire
+format of phyllfw/hal/emu.py) and a control socket for the REPL hand-over, then talks the
+protocol over the slave side as a host would.
 
     python tests/emu_check.py            # protocol checks, both interpreters
     python tests/emu_check.py --bench    # plus throughput / round-trip numbers
@@ -13,6 +14,7 @@ import multiprocessing
 import os
 import select
 import shutil
+import signal
 import socket
 import statistics
 import struct
@@ -68,21 +70,32 @@ def medium_process(sock, inherited_fds):
 
 class Device:
     def __init__(self, interpreter):
-        self.master, self.slave = os.openpty()
+        master, self.slave = os.openpty()
         tty.setraw(self.slave)
-        flags = fcntl.fcntl(self.master, fcntl.F_GETFL)
-        fcntl.fcntl(self.master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        flags = fcntl.fcntl(master, fcntl.F_GETFL)
+        fcntl.fcntl(master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
         host_end, device_end = socket.socketpair()
-        self.process = subprocess.Popen([interpreter, EMU, str(device_end.fileno())], stdin=self.master,
-                                        stdout=self.master, stderr=subprocess.PIPE, pass_fds=[device_end.fileno()])
+        self.control, device_control = socket.socketpair()
+        fds = [device_end.fileno(), device_control.fileno()]
+        self.process = subprocess.Popen([interpreter, EMU, *map(str, fds)], stdin=master,
+                                        stdout=master, stderr=subprocess.PIPE, pass_fds=fds)
         device_end.close()
-        os.close(self.master)
+        device_control.close()
+        # kept to make the link blocking for the REPL (the board asks on the control socket)
+        self.master = os.dup(master)
+        os.close(master)
         # the medium in its own process, as the emulator runs it: no GIL shared with this host loop
         self.medium = multiprocessing.get_context("fork").Process(
-            target=medium_process, args=(host_end, [self.slave]), daemon=True)
+            target=medium_process, args=(host_end, [self.slave, self.master, self.control.fileno()]), daemon=True)
         self.medium.start()
         host_end.close()
         self.buffer = bytearray()
+
+    def hand_over_to_repl(self):
+        """The board's request after it answered REPL: "R", make the link blocking; "K" when done."""
+        assert self.control.recv(1) == b"R", "the board did not ask for its REPL hand-over"
+        os.set_blocking(self.master, True)
+        self.control.sendall(b"K")
 
     def send(self, data):
         os.write(self.slave, data)
@@ -111,6 +124,16 @@ class Device:
         del self.buffer[:end + 4]
         return frame
 
+    def read_until(self, expected, timeout=5.0):
+        """True once `expected` has arrived (the buffer is searched from its start)."""
+        deadline = time.monotonic() + timeout
+        while expected not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.slave], [], [], left)[0]:
+                return False
+            self.buffer += os.read(self.slave, 65536)
+        return True
+
     def call(self, msg_type, seq, payload=b""):
         self.send(encode(msg_type, seq, payload))
         return self.reply()
@@ -121,12 +144,15 @@ class Device:
         return self.process.stderr.read().decode(errors="replace")
 
     def close(self):
+        """Hang up (the firmware ends, also at its REPL), then make sure of it."""
+        os.close(self.master)
+        os.close(self.slave)
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        os.close(self.slave)
+        self.control.close()
         self.medium.join(timeout=5)
         if self.medium.is_alive():
             self.medium.terminate()
@@ -164,10 +190,36 @@ def check_protocol(interpreter, runtime):
         assert status["inter_byte_timeouts"] == 1, status
         assert json.loads(dev.call(CONFIGURE, 7, b'{"watchdog_ms": 500}')[2])["watchdog_ms"] == 500
         assert dev.call(REPL, 8) == (0x88, 8, b"")
-        assert dev.process.wait(timeout=5) == 0, dev._stderr()
+        dev.hand_over_to_repl()
     finally:
         dev.close()
     print("%s: protocol over pty + medium socket ok" % runtime)
+
+
+def check_repl(interpreter, runtime):
+    """After 0x88 the link stays open: MicroPython's REPL takes it (its raw REPL runs code, as
+    mpremote uses it); under CPython it is held open, unanswered. Both end when it hangs up."""
+    dev = Device(interpreter)
+    try:
+        dev.send(encode(REPL, 1))
+        time.sleep(0.2)  # a host may read the reply when it likes
+        assert dev.reply() == (0x88, 1, b"")
+        dev.hand_over_to_repl()
+        if runtime == "micropython":
+            dev.send(b"\r\x01")
+            assert dev.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+            dev.send(b"print(6 * 7)\x04")
+            assert dev.read_until(b"OK42")
+        else:
+            dev.send(encode(PING, 2, b"x"))
+            assert not select.select([dev.slave], [], [], 0.3)[0], "CPython answered after leaving the frame loop"
+        assert dev.process.poll() is None, dev._stderr()
+        os.close(dev.slave)
+        dev.slave = os.open(os.devnull, os.O_RDONLY)  # keep close() simple
+        assert dev.process.wait(timeout=5) in (0, -signal.SIGHUP), dev._stderr()
+    finally:
+        dev.close()
+    print("%s: REPL after 0x88, ended by the hang-up" % runtime)
 
 
 def check_hangup(interpreter, runtime):
@@ -216,7 +268,6 @@ def bench(interpreter, runtime, batch=256, vectors=100_000, in_flight=4):
             t0 = time.perf_counter()
             dev.call(EXCITE, 61000 + i % 4000, one)
             trips.append(time.perf_counter() - t0)
-        dev.call(REPL, 1)
     finally:
         dev.close()
     rate = len(frames) * batch / elapsed
@@ -230,6 +281,7 @@ def main():
                      "micropython"), (sys.executable, "cpython")]
     for interpreter, runtime in interpreters:
         check_protocol(interpreter, runtime)
+        check_repl(interpreter, runtime)
         check_hangup(interpreter, runtime)
     if "--bench" in sys.argv:
         for interpreter, runtime in interpreters:

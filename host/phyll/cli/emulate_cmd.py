@@ -4,6 +4,9 @@ The first line printed is the device's serial path (flushed at once), for script
 
     path=$(phyll emulate --medium acoustic --seed 3 | head -n 1)   # or read one line
     phyll train --device "$path" ...
+
+When a host sends REPL, it says so on stderr and how to attach (`mpremote connect PATH resume`),
+and keeps the emulator up until Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
 
@@ -66,16 +69,29 @@ def _serve(emulator: Emulator, args) -> int:
     print(f"phyll: emulating {emulator.medium.name!r} with the {emulator.runtime.name} firmware "
           f"(pid {emulator.pid}) on {emulator.path}" + (f" at {args.baud} baud" if args.baud else "")
           + "; Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
+    announced = False
     try:
         while (ended := emulator.exit_status(_POLL_S)) is None:
-            pass
+            if emulator.at_repl and not announced:
+                print(f"phyll: {_at_repl(emulator)}", file=sys.stderr, flush=True)
+                announced = True
     except (KeyboardInterrupt, _Terminated):
         return 0
-    # The firmware left by itself: a host sent REPL, or it failed.
+    # The firmware ended by itself: it failed, or a user left its REPL (Ctrl-D, a soft reset).
     message = f"the emulated firmware {ended}"
     tail = emulator.stderr_tail()
     print(f"phyll: {message}" + (f"; its stderr: {tail}" if tail else ""), file=sys.stderr)
     return 0 if ended == "exited with code 0" else 1
+
+
+def _at_repl(emulator: Emulator) -> str:
+    left = "a host sent REPL: the firmware left its frame loop"
+    if emulator.runtime.name == "micropython":
+        return (f"{left} for MicroPython's REPL on {emulator.path}; attach with "
+                f"`mpremote connect {emulator.path} resume` (without `resume`, mpremote's soft reset "
+                "ends the unix port). Ctrl-C or SIGTERM stops the emulator")
+    return (f"{left}; the CPython fallback has no REPL to hand over to, so the link stays open, "
+            "unanswered, until the emulator stops (Ctrl-C or SIGTERM; use --runtime micropython for a REPL)")
 
 
 def _terminate(signum, frame) -> None:

@@ -1,9 +1,9 @@
 """One emulated device: the firmware process, its pty, its medium server and optional UART pace.
 
-    firmware (micropython boards/emu.py FD)  <- stdin/stdout: master of a raw pty
-        |  medium channel: a socketpair                       slave of that pty -> `path`
-    MediumServer thread here (numpy medium)                   (or, with baud=, a UartRelay to
-                                                               a second pty whose slave is `path`)
+    firmware (micropython boards/emu.py FD FD) <- stdin/stdout: master of a raw pty
+        |  medium channel: a socketpair                         slave of that pty -> `path`
+    MediumServer thread here (numpy medium)                     (or, with baud=, a UartRelay to
+        +  control socket: the REPL hand-over                    a second pty whose slave is `path`)
 
 The host opens `path` like any serial port. The emulator keeps one slave descriptor open for its
 whole life, so hosts may come and go (`phyll emulate`); the firmware ends when that descriptor is
@@ -11,6 +11,11 @@ closed (it sees the link hang up) and is terminated, then killed, if it does not
 the emulator: `close()` is idempotent, runs at interpreter exit, and -- unless the program set its
 own SIGTERM handler -- on SIGTERM. If this process dies without any of that (SIGKILL), the
 firmware still ends: its pty hangs up when the kernel closes our descriptors.
+
+The firmware reads the pty master non-blocking (its inter-byte timeout needs that, and the unix
+port has no fcntl to set it). When a host sends REPL, the board asks over the control socket for
+a blocking link, which its REPL needs; the emulator keeps a copy of the master until then (or
+until the firmware ends) to clear the flag on the open file both share (_hand_over_to_repl).
 """
 from __future__ import annotations
 
@@ -57,6 +62,10 @@ class Emulator:
         self.relay: UartRelay | None = None
         self._keep_fd = -1  # a slave descriptor held open so the link stays up between hosts
         self._channel: socket.socket | None = None
+        self._control: socket.socket | None = None
+        self._master = -1  # our copy of the firmware's pty master, until the REPL hand-over
+        self._repl = threading.Event()
+        self._control_thread: threading.Thread | None = None
         self._stderr = None
         self._closed = False
         try:
@@ -91,18 +100,24 @@ class Emulator:
             # no fcntl of its own); the flag lives on the open file the child inherits.
             os.set_blocking(master, False)
             self._channel, device_end = socket.socketpair()
-            with device_end:
+            self._control, device_control = socket.socketpair()
+            with device_end, device_control:
+                fds = (device_end.fileno(), device_control.fileno())
                 self.process = subprocess.Popen(
-                    [*self.runtime.command, str(BOARD), str(device_end.fileno())],
+                    [*self.runtime.command, str(BOARD), *map(str, fds)],
                     cwd=self.firmware, stdin=master, stdout=master, stderr=self._stderr,
-                    pass_fds=(device_end.fileno(),),
+                    pass_fds=fds,
                     start_new_session=True)  # a terminal's Ctrl-C is the host's to handle
+            self._master = os.dup(master)
         except BaseException:
             os.close(slave)
             raise
         finally:
             os.close(master)
         self._keep_fd = slave  # close() owns it from here
+        self._control_thread = threading.Thread(target=self._hand_over_to_repl, name="phyll-emu-control",
+                                                daemon=True)
+        self._control_thread.start()
         self.server = MediumServer(self.medium, self._channel, self.description)
         self.server.start()
         if self.baud is not None:
@@ -114,7 +129,29 @@ class Emulator:
             self.relay.start()
         self.path = os.ttyname(self._keep_fd)
 
+    def _hand_over_to_repl(self) -> None:
+        """Answer the board's one request, "R" (it left its frame loop for the REPL), by making
+        the link blocking; then, or when the firmware ends without asking, drop our master copy
+        (held on, it would keep hosts from seeing the link hang up when the firmware is gone)."""
+        assert self._control is not None
+        try:
+            if self._control.recv(1) == b"R":
+                os.set_blocking(self._master, True)
+                self._repl.set()
+                self._control.sendall(b"K")
+        except OSError:
+            pass  # the firmware ended mid-request: nothing to hand over
+        finally:
+            os.close(self._master)
+            self._master = -1
+
     # -- state --------------------------------------------------------------------------------
+
+    @property
+    def at_repl(self) -> bool:
+        """True once a host sent REPL: the firmware left its frame loop and the link is its REPL's
+        (MicroPython's; under CPython the link stays open, unanswered)."""
+        return self._repl.is_set()
 
     @property
     def pid(self) -> int | None:
@@ -181,8 +218,12 @@ class Emulator:
         finally:
             if self.server is not None:
                 self.server.join(_GRACE_S)
+            if self._control_thread is not None:
+                self._control_thread.join(_GRACE_S)  # the firmware is gone: its socket has closed
             if self._channel is not None:
                 self._channel.close()
+            if self._control is not None:
+                self._control.close()
             if self._stderr is not None:
                 self._stderr.close()
             self.medium.close()
