@@ -25,7 +25,7 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Runtime:
-    """An interpreter that runs the firmware: `command + [board, CHANNEL_FD]`."""
+    """An interpreter that runs the firmware: `command + [board, CHANNEL_FD, CONTROL_FD]`."""
 
     name: str  # "micropython" | "cpython": what the firmware's INFO will report
     command: tuple[str, ...]
