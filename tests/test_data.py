@@ -77,3 +77,67 @@ def test_standardizer_clips_outliers_to_a_few_deviations():
     out = scaler.transform(train)
     assert out[0, 0] == 3.0 and np.all(np.abs(out) <= 3.0)
     assert np.allclose(out[:, 1], Standardizer.fit(train, clip=0).transform(train)[:, 1])
+
+
+def test_a_non_utf8_csv_is_named_with_its_line(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("x,label\n1,a\n2,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8") as info:
+        load_csv(path, "label")
+    assert str(path) in str(info.value) and "line 3 has byte 0xe9" in str(info.value)
+
+
+def test_a_directory_or_a_binary_file_is_named_for_what_it_is(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        load_csv(tmp_path, "label")
+    path = tmp_path / "huge-field.csv"
+    path.write_text("x,label\n1,a\n2," + "b" * 200_000 + "\n")
+    with pytest.raises(DataError, match="line 3 is not CSV: field larger than field limit") as info:
+        load_csv(path, "label")
+    assert str(path) in str(info.value)
+
+
+def test_a_value_beyond_float32_is_refused(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("x,label\n1,a\n1e39,b\n")
+    with pytest.raises(DataError, match="line 3, column 'x': value '1e39' is beyond float32"):
+        load_csv(path, "label")
+
+
+def test_line_numbers_count_blank_lines_and_a_bom_is_no_column_name(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_bytes("\ufeffx,label\n1,a\n\n ,\n2,b\n3,oops,c\n".encode("utf-8"))
+    with pytest.raises(DataError, match="line 6 has 3 fields"):
+        load_csv(path, "label")
+    path.write_bytes("\ufeffx,label\n1,a\n\n ,\n2,b\n".encode("utf-8"))
+    data = load_csv(path, "label")
+    assert data.feature_names == ["x"] and data.labels.tolist() == [0, 1]
+
+
+def test_blocks_of_rows_read_as_one(tmp_path, monkeypatch, blobs_csv):
+    whole = load_csv(blobs_csv, "kind")
+    monkeypatch.setattr("phyll.data._CSV_BLOCK_ROWS", 7)
+    blocks = load_csv(blobs_csv, "kind")
+    assert np.array_equal(whole.features, blocks.features) and np.array_equal(whole.labels, blocks.labels)
+    assert blocks.feature_names == whole.feature_names and blocks.class_names == whole.class_names
+    # A column that is text in the first blocks and numeric later is an error at its first text cell.
+    path = tmp_path / "late.csv"
+    path.write_text("x,y,label\n" + "".join(f"{i},{'n/a' if i < 10 else i},{'ab'[i % 2]}\n" for i in range(30)))
+    with pytest.raises(DataError, match="line 2, column 'y': 'n/a' is not a number"):
+        load_csv(path, "label")
+
+
+def test_a_test_fraction_that_leaves_no_test_rows_is_refused():
+    with pytest.raises(DataError, match="leaves no test rows.*--test-fraction"):
+        stratified_split(np.repeat([0, 1, 2], 20), 0.01, seed=0)
+
+
+def test_standardizer_in_blocks_is_numpys_mean_and_std(monkeypatch):
+    monkeypatch.setattr("phyll.data._ROW_BLOCK", 16)
+    rng = np.random.default_rng(2)
+    features = (rng.normal(3, 2, (100, 4)) * [1, 1e3, 1e-3, 10]).astype(np.float32)
+    rows = rng.permutation(100)[:70]
+    scaler = Standardizer.fit(features, clip=0, rows=rows)
+    np.testing.assert_allclose(scaler.mean, features[rows].mean(0, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale, features[rows].std(0, dtype=np.float64), rtol=1e-6)
+    assert np.array_equal(scaler.transform(features, rows), scaler.transform(features[rows]))

@@ -44,62 +44,170 @@ def _as_float(text: str) -> float | None:
         return None
 
 
+# CSV rows parsed at a time: memory holds one block of text, never the whole file's (Python
+# strings take ~50 bytes a cell, ~15x their float32).
+_CSV_BLOCK_ROWS = 1 << 14
+
+
 def load_csv(path: str | Path, label_column: str) -> Dataset:
     """Label from `label_column`; every other column that holds numbers is a feature.
 
     A column with no number at all (an identifier such as a speaker name) is left out; a column
-    that is numeric but has a non-numeric cell is an error naming the cell.
+    that is numeric but has a non-numeric cell is an error naming the cell. The file is read in
+    blocks of rows, so a large CSV costs its float32 array plus one block.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"dataset {path} is a directory; give a CSV file")
     if not path.is_file():
         raise DataError(f"dataset file {path} does not exist")
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [name.strip() for name in next(reader)]
-        except StopIteration:
-            raise DataError(f"{path} is empty") from None
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    reader = None
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: Excel's byte-order mark
+            reader = csv.reader(fh)
+            return _read_csv(path, reader, label_column)
+    except UnicodeDecodeError:
+        raise DataError(f"dataset {path} is not UTF-8 text ({_first_non_utf8(path)}); "
+                        "save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        line = reader.line_num if reader is not None else 1
+        raise DataError(f"{path} line {line} is not CSV: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read dataset {path}: {exc.strerror or exc}") from None
+
+
+def _first_non_utf8(path: Path) -> str:
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number} has byte 0x{line[exc.start]:02x}"
+    return "a byte sequence is cut at its end"
+
+
+def _read_csv(path: Path, reader, label_column: str) -> Dataset:
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise DataError(f"{path} is empty") from None
     if label_column not in header:
         raise DataError(f"{path} has no column {label_column!r}; columns are {header}")
-    for number, row in enumerate(rows, start=2):
+    columns = _CsvColumns(path, header, label_column)
+    rows, lines = [], []
+    for row in reader:
         if len(row) != len(header):
-            raise DataError(f"{path} line {number} has {len(row)} fields, header has {len(header)}")
-    if not rows:
-        raise DataError(f"{path} has a header but no data rows")
-    label_index = header.index(label_column)
-    feature_columns, feature_names = [], []
-    for index, name in enumerate(header):
-        if index == label_index:
-            continue
-        cells = [row[index].strip() for row in rows]
-        parsed = [_as_float(cell) for cell in cells]
-        if all(value is None for value in parsed):
-            continue  # a text column such as an identifier: not a feature
-        for line, (cell, value) in enumerate(zip(cells, parsed), start=2):
-            if value is None:
-                raise DataError(f"{path} line {line}, column {name!r}: {cell!r} is not a number")
-            if not math.isfinite(value):
-                raise DataError(f"{path} line {line}, column {name!r}: value {cell!r} is not finite")
-        feature_columns.append(parsed)
-        feature_names.append(name)
-    if not feature_columns:
-        raise DataError(f"{path} has no numeric feature column besides {label_column!r}")
-    raw_labels = [row[label_index].strip() for row in rows]
-    for line, label in enumerate(raw_labels, start=2):
-        if not label:
-            raise DataError(f"{path} line {line}: empty label in column {label_column!r}")
-    features = np.array(feature_columns, dtype=np.float64).T.astype(np.float32)
-    return _from_raw_labels(features, raw_labels, feature_names, str(path.resolve()), label_column)
+            if any(cell.strip() for cell in row):
+                raise DataError(f"{path} line {reader.line_num} has {len(row)} fields, "
+                                f"header has {len(header)}")
+            continue  # a blank line
+        rows.append(row)
+        lines.append(reader.line_num)
+        if len(rows) == _CSV_BLOCK_ROWS:
+            columns.add(rows, lines)
+            rows, lines = [], []
+    columns.add(rows, lines)
+    return columns.dataset()
 
 
-def _from_raw_labels(features, raw_labels, feature_names, source, label_column) -> Dataset:
-    class_names = sorted(set(raw_labels), key=_natural_key)
+class _CsvColumns:
+    """A CSV's columns, block by block: float32 values (NaN where a cell is no number), labels as
+    codes, and per column whether it holds any number and its first bad cell (line, text, why)."""
+
+    def __init__(self, path: Path, header: list[str], label_column: str) -> None:
+        self.path, self.header, self.label_column = path, header, label_column
+        self.label_index = header.index(label_column)
+        self.feature_columns = [i for i in range(len(header)) if i != self.label_index]
+        self.blocks: list[np.ndarray] = []
+        self.codes: list[np.ndarray] = []
+        self.label_codes: dict[str, int] = {}  # in order of first appearance
+        self.has_number = np.zeros(len(self.feature_columns), dtype=bool)
+        self.first_text: dict[int, tuple[int, str]] = {}
+        self.first_non_finite: dict[int, tuple[int, str, str]] = {}
+
+    def add(self, rows: list[list[str]], lines: list[int]) -> None:
+        labels = [row[self.label_index].strip() for row in rows]
+        if "" in labels:
+            rows, lines, labels = self._without_blank_rows(rows, lines, labels)
+        if not rows:
+            return
+        block = np.empty((len(rows), len(self.feature_columns)), dtype=np.float32)
+        for j, index in enumerate(self.feature_columns):
+            block[:, j] = self._column(j, [row[index] for row in rows], lines)
+        self.blocks.append(block)
+        codes = self.label_codes
+        self.codes.append(np.fromiter((codes.setdefault(label, len(codes)) for label in labels),
+                                      dtype=np.int32, count=len(labels)))
+
+    def _without_blank_rows(self, rows, lines, labels):
+        kept = []
+        for i, label in enumerate(labels):
+            if label:
+                kept.append(i)
+            elif any(cell.strip() for cell in rows[i]):
+                raise DataError(f"{self.path} line {lines[i]}: empty label in column {self.label_column!r}")
+        return [rows[i] for i in kept], [lines[i] for i in kept], [labels[i] for i in kept]
+
+    def _column(self, j: int, cells: list[str], lines: list[int]) -> np.ndarray:
+        try:
+            values = np.array(cells, dtype=np.float64)
+            numbers = np.ones(len(cells), dtype=bool)
+        except ValueError:
+            parsed = [_as_float(cell) for cell in cells]
+            numbers = np.array([value is not None for value in parsed])
+            values = np.array([np.nan if value is None else value for value in parsed])
+            if j not in self.first_text:
+                i = int(np.argmin(numbers))
+                self.first_text[j] = (lines[i], cells[i].strip())
+        self.has_number[j] |= bool(numbers.any())
+        with np.errstate(over="ignore"):  # overflow is checked just below, naming the cell
+            single = values.astype(np.float32)
+        bad = numbers & ~np.isfinite(single)
+        if bad.any() and j not in self.first_non_finite:
+            i = int(np.argmax(bad))
+            why = "is not finite" if not np.isfinite(values[i]) else "is beyond float32's range (+-3.4e38)"
+            self.first_non_finite[j] = (lines[i], cells[i].strip(), why)
+        return single
+
+    def dataset(self) -> Dataset:
+        if not self.blocks:
+            raise DataError(f"{self.path} has a header but no data rows")
+        for j, index in enumerate(self.feature_columns):
+            if self.has_number[j]:
+                self._check_cells(j, self.header[index])
+        keep = np.flatnonzero(self.has_number)  # a column without any number is text: not a feature
+        if not keep.size:
+            raise DataError(f"{self.path} has no numeric feature column besides {self.label_column!r}")
+        features = np.empty((sum(len(block) for block in self.blocks), keep.size), dtype=np.float32)
+        start = 0
+        while self.blocks:  # freed as copied: the file's values are held once, not twice
+            block = self.blocks.pop(0)
+            features[start:start + len(block)] = block[:, keep]
+            start += len(block)
+        codes = np.concatenate(self.codes)
+        names = [self.header[self.feature_columns[j]] for j in keep]
+        return _labelled(features, self.label_codes, codes, names, str(self.path.resolve()),
+                         self.label_column)
+
+    def _check_cells(self, j: int, name: str) -> None:
+        text, non_finite = self.first_text.get(j), self.first_non_finite.get(j)
+        if text and not (non_finite and non_finite[0] < text[0]):
+            raise DataError(f"{self.path} line {text[0]}, column {name!r}: {text[1]!r} is not a number")
+        if non_finite:
+            line, cell, why = non_finite
+            raise DataError(f"{self.path} line {line}, column {name!r}: value {cell!r} {why}")
+
+
+def _labelled(features: np.ndarray, label_codes: dict[str, int], codes: np.ndarray,
+              feature_names: list[str], source: str, label_column: str) -> Dataset:
+    """A Dataset whose classes are the labels in natural order; `codes` index `label_codes`."""
+    class_names = sorted(label_codes, key=_natural_key)
     if len(class_names) < 2:
         raise DataError(f"dataset {source} has a single class {class_names}; PhyLL needs at least two")
-    index = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index[label] for label in raw_labels], dtype=np.int64)
-    return Dataset(features, labels, class_names, list(feature_names), source, label_column)
+    order = np.empty(len(class_names), dtype=np.int64)
+    for i, name in enumerate(class_names):
+        order[label_codes[name]] = i
+    return Dataset(features, order[codes], class_names, list(feature_names), source, label_column)
 
 
 def _natural_key(text: str):
@@ -117,14 +225,12 @@ def load_builtin(name: str = DEFAULT_DATASET) -> Dataset:
         raise DataError(f"no built-in dataset {name!r}; choose from {sorted(loaders)}")
     bunch = loaders[name]()
     names = [str(n) for n in getattr(bunch, "target_names", sorted(set(bunch.target)))]
-    raw = [names[t] for t in bunch.target]
     features = np.asarray(bunch.data, dtype=np.float32)
     feature_names = [str(n) for n in getattr(bunch, "feature_names",
                                              [f"x{i}" for i in range(features.shape[1])])]
-    data = _from_raw_labels(features, raw, feature_names, f"builtin:{name}", "target")
-    data.class_names = names  # keep the dataset's own class order
-    data.labels = np.asarray(bunch.target, dtype=np.int64)
-    return data
+    # The dataset's own class order, not the natural order a CSV's labels are put in.
+    return Dataset(features, np.asarray(bunch.target, dtype=np.int64), names, feature_names,
+                   f"builtin:{name}", "target")
 
 
 def load_dataset(source: str | None, label_column: str | None = None) -> Dataset:
@@ -149,7 +255,12 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
         n_test = min(int(round(test_fraction * len(rows))), len(rows) - 1)
         test.append(rows[:n_test])
         train.append(rows[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    test = np.sort(np.concatenate(test))
+    if not test.size:
+        raise DataError(f"a test fraction of {test_fraction} leaves no test rows: each of the "
+                        f"{len(train)} classes rounds to 0 of its rows (the largest has "
+                        f"{max(len(rows) for rows in train)}); use a larger --test-fraction")
+    return np.sort(np.concatenate(train)), test
 
 
 DEFAULT_CLIP = 3.0
@@ -170,11 +281,17 @@ class Standardizer:
     clip: float = DEFAULT_CLIP
 
     @classmethod
-    def fit(cls, features: np.ndarray, clip: float = DEFAULT_CLIP) -> "Standardizer":
+    def fit(cls, features: np.ndarray, clip: float = DEFAULT_CLIP,
+            rows: np.ndarray | None = None) -> "Standardizer":
+        """Fitted on features[rows] (all rows if None). Mean and standard deviation as numpy
+        computes them, summed over blocks of rows: a float64 copy of a large dataset would cost
+        twice its float32 size."""
         if clip < 0:
             raise DataError(f"clip must be >= 0 standard deviations, got {clip}")
-        mean = features.mean(axis=0, dtype=np.float64)
-        scale = features.std(axis=0, dtype=np.float64)
+        n = len(features) if rows is None else len(rows)
+        mean = sum(block.sum(axis=0, dtype=np.float64) for block in _row_blocks(features, rows)) / n
+        variance = sum(np.square(block - mean).sum(axis=0) for block in _row_blocks(features, rows)) / n
+        scale = np.sqrt(variance)
         scale[scale == 0] = 1.0  # a constant feature carries nothing; leave it at zero
         return cls(mean.astype(np.float32), scale.astype(np.float32), float(clip))
 
@@ -186,6 +303,26 @@ class Standardizer:
     def from_arrays(cls, arrays, prefix: str = "scaler.") -> "Standardizer":
         return cls(arrays[f"{prefix}mean"], arrays[f"{prefix}scale"], float(arrays[f"{prefix}clip"]))
 
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        standard = ((features - self.mean) / self.scale).astype(np.float32)
-        return np.clip(standard, -self.clip, self.clip, out=standard) if self.clip else standard
+    def transform(self, features: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """float32 standardised copy of features[rows] (all rows if None), computed block by
+        block into the result."""
+        n = len(features) if rows is None else len(rows)
+        out = np.empty((n, *features.shape[1:]), dtype=np.float32)
+        start = 0
+        for block in _row_blocks(features, rows):
+            standard = out[start:start + len(block)]
+            np.divide(block - self.mean, self.scale, out=standard, casting="unsafe")
+            if self.clip:
+                np.clip(standard, -self.clip, self.clip, out=standard)
+            start += len(block)
+        return out
+
+
+# Rows per block where a whole-array expression would hold temporaries as large as the data.
+_ROW_BLOCK = 1 << 16
+
+
+def _row_blocks(features: np.ndarray, rows: np.ndarray | None = None):
+    n = len(features) if rows is None else len(rows)
+    for start in range(0, max(n, 1), _ROW_BLOCK):
+        yield features[start:start + _ROW_BLOCK] if rows is None else features[rows[start:start + _ROW_BLOCK]]
