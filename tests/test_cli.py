@@ -42,6 +42,15 @@ def test_unknown_medium_and_option_are_named(capsys):
     assert "colour" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("query, message", [
+    ("seed=abc", "option seed='abc' must be a whole number"), ("tones=2.5", "option tones=2.5 must be a whole number"),
+    ("drift=abc", "option drift='abc' must be a number"), ("seed=-1", "option seed=-1 must be a whole number >= 0"),
+])
+def test_a_media_option_of_the_wrong_type_is_named_with_what_it_takes(query, message, capsys):
+    assert main(["train", "--device", f"sim://acoustic?{query}", "--epochs", "1", "--quiet"]) == 2
+    assert f"medium 'acoustic' {message}" in capsys.readouterr().err
+
+
 def test_help_everywhere(capsys):
     for argv in (["--help"], ["train", "--help"], ["eval", "--help"]):
         with pytest.raises(SystemExit) as exit_info:

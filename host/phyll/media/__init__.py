@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import types
+import typing
 from importlib.metadata import entry_points
 
 from .base import Medium
@@ -65,7 +67,43 @@ def load_medium(spec: str, **options) -> Medium:
         known = [k for k in params if k != "self"]
         raise ValueError(f"medium {spec!r} has no option(s) {unknown}; it accepts "
                          f"{known + Imperfections.option_names()}")
+    _check_option_types(spec, cls, {**options, **shared})
     medium = cls(**options)
     if shared:
         return WithImperfections(medium, seed=options.get("seed", 0), **shared)
     return medium
+
+
+# URL values arrive typed by their look (phyll.urls.parse_value): "seed=abc" is a str. An option
+# annotated int, float or bool must have that type, or the medium would fail deep inside numpy.
+_KINDS = {int: ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+          float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+          bool: ("true or false", lambda v: isinstance(v, bool))}
+
+
+def _check_option_types(spec: str, cls: type, options: dict) -> None:
+    hints = _option_hints(cls)
+    for name, value in options.items():
+        hint = hints.get(name)
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) or \
+            typing.get_origin(hint) is typing.Union else (hint,)
+        if any(kind not in _KINDS for kind in allowed if kind is not type(None)):
+            continue  # a str, or a type this check does not know: the medium checks it
+        kinds = [kind for kind in allowed if kind in _KINDS]
+        if not any(_KINDS[kind][1](value) for kind in kinds):
+            raise ValueError(f"medium {spec!r} option {name}={value!r} must be "
+                             f"{' or '.join(_KINDS[kind][0] for kind in kinds)}")
+        if name == "seed" and value < 0:
+            raise ValueError(f"medium {spec!r} option seed={value} must be a whole number >= 0 "
+                             "(numpy's generators take no negative seed)")
+
+
+def _option_hints(cls: type) -> dict:
+    """Annotated option types of the medium and of the shared imperfections ({} if unreadable)."""
+    hints = {}
+    for owner in (Imperfections, cls.__init__):
+        try:
+            hints.update(typing.get_type_hints(owner))
+        except (NameError, TypeError, AttributeError):  # e.g. a user's annotation naming an unimported type
+            pass
+    return hints
