@@ -89,8 +89,8 @@ def test_progress_in_a_log_stays_small(blobs_csv, capsys):
     ("--lr", "-1", "> 0"), ("--lr", "nan", "> 0"), ("--theta", "0", "> 0"),
     ("--test-fraction", "1", "(0, 1)"), ("--test-fraction", "0", "(0, 1)"),
     ("--eval-every", "-1", ">= 0"), ("--batch-size", "-2", ">= 0"), ("--splits", "0", ">= 1"),
-    ("--layers", "0", ">= 1"), ("--epochs", "0", ">= 1"), ("--inner-steps", "0", ">= 1"),
-    ("--seed", "-1", ">= 0"),
+    ("--layers", "0", "in [1, 32]"), ("--layers", "1000", "in [1, 32]"), ("--epochs", "0", ">= 1"),
+    ("--inner-steps", "0", ">= 1"), ("--seed", "-1", ">= 0"),
 ])
 def test_out_of_range_flags_are_named_before_a_device_is_opened(flag, value, accepted, capsys):
     # sim://nosuch fails when opened: an error about the flag shows nothing was opened first.

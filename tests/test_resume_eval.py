@@ -10,7 +10,9 @@ from phyll import checkpoint
 from phyll.cli import main
 from phyll.data import load_dataset
 from phyll.devices import open_device
+from phyll.devices.local import LocalDevice
 from phyll.emulator import firmware
+from phyll.media.acoustic import AcousticCavity
 from phyll.network import TrainConfig
 from phyll.training import SplitRun, TrainingInterrupted
 
@@ -220,3 +222,37 @@ def test_resume_refuses_fewer_epochs_than_done(tmp_path, monkeypatch, capsys):
     path = train(tmp_path, capsys, QUIET_ACOUSTIC) / "checkpoint.npz"
     assert main(["train", "--resume", str(path), "--epochs", "3", "--quiet"]) == 2
     assert "--epochs 3" in capsys.readouterr().err
+
+
+class CavityThatDies(AcousticCavity):
+    """Answers `budget` vectors, then the rig is gone."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__(seed=3, noise=0.0, noise_floor=0.0)
+        self.budget = budget
+
+    def forward(self, actuation):
+        self.budget -= len(actuation)
+        if self.budget < 0:
+            raise OSError("USB device vanished")
+        return super().forward(actuation)
+
+
+def test_a_failure_during_an_evaluation_rolls_its_epoch_back_and_resume_keeps_the_history(blobs_csv, tmp_path):
+    """The epoch's training passed but its evaluation did not: the checkpoint is the epoch
+    before, so the resumed run measures that evaluation again, as the uninterrupted run did."""
+    dataset = load_dataset(str(blobs_csv), "kind")
+    config = TrainConfig(epochs=8, eval_every=4)
+    per_epoch = 2 * 2 * 48  # positive and negative passes, 2 layers, 48 training rows
+    dying = SplitRun(dataset, LocalDevice(CavityThatDies(4 * per_epoch + 200)), config, 0, device_url=QUIET_ACOUSTIC)
+    with pytest.raises(TrainingInterrupted, match="stopped at epoch 3 .*USB device vanished") as stopped:
+        dying.fit(out_dir=tmp_path)
+    with open_device(QUIET_ACOUSTIC) as device:
+        resumed = SplitRun.resume(stopped.value.checkpoint_path, device)
+        resumed.fit()
+    with open_device(QUIET_ACOUSTIC) as device:
+        straight = SplitRun(dataset, device, config, 0)
+        straight.fit()
+    assert [e["epoch"] for e in resumed.network.history.evaluations] == [4, 8]
+    assert resumed.network.history.evaluations == straight.network.history.evaluations
+    assert resumed.network.history.loss == straight.network.history.loss
