@@ -83,5 +83,8 @@ def test_link_faults_wrap_an_emulated_device():
         described = device.describe()
     faults = described["link"]["faults"]
     assert faults["tx_counts"]["flipped"] + faults["rx_counts"]["flipped"] > 0
-    assert described["counters"]["retries"] > 0
-    assert status["excites"] == 20  # every EXCITE ran once: re-sends were answered from the cache
+    counters = described["counters"]
+    assert counters["retries"] > 0 and status["duplicates"] > 0
+    # no request ran twice: re-sends were answered from the cache (HELLO and this STATUS aside,
+    # every request was an EXCITE; a frame given up on may not have run at all)
+    assert status["excites"] <= counters["requests"] - 2 and status["vectors"] >= 20 * 300

@@ -119,14 +119,35 @@ def test_corrupted_reply_is_replayed_from_the_device_cache(serve):
     assert peer.counters["excites"] == 4  # the re-send did not excite the medium again
 
 
-def test_lost_reply_of_the_last_request_times_out_and_is_replayed_not_rerun(serve):
+def test_lost_reply_of_the_last_request_is_found_by_a_probe_not_the_timeout(serve):
+    # Nothing is answered behind the last request: once it is overdue by the link's measured
+    # pace, a PING goes out, and its PONG, answered in order, shows the reply was lost.
     peer = PeerDevice(max_batch=4)
-    _, path = serve(peer, LinkFaults(drop_replies=frozenset({4})))  # INFO, then the 4th EXCITE's
-    with Device.open(path, timeout=0.5, per_vector=0.0) as device:
+    server, path = serve(peer)
+    with Device.open(path, timeout=5.0, per_vector=0.0) as device:
+        for seed in range(5):  # the link's pace is measured on clean forwards first
+            device.forward(commands(16, 5, seed))
+        server.faults.drop_replies = frozenset({server.replies_made + 3})  # the 4th EXCITE's reply
+        started = time.monotonic()
         x = commands(16, 5)
         assert np.array_equal(device.forward(x), expected_measure(peer, x))
-        assert (device.counters.timeouts, device.counters.retries, device.counters.lost_replies) == (1, 1, 0)
-    assert peer.counters["duplicates"] == 1 and peer.counters["excites"] == 4
+        assert time.monotonic() - started < 1.0  # not the 5 s timeout
+        counters = device.counters
+        assert (counters.timeouts, counters.retries, counters.lost_replies) == (0, 1, 1)
+        assert counters.probes >= 1 and counters.stale_replies == 0
+    assert peer.counters["duplicates"] == 1 and peer.counters["excites"] == 6 * 4
+
+
+def test_a_silent_device_still_gets_the_whole_timeout(serve):
+    # probes find lost replies; they never shorten the patience with a device that is just slow
+    _, path = serve(PeerDevice(max_batch=4), LinkFaults(mute_after=6))  # HELLO and 5 EXCITEs answered
+    with Device.open(path, timeout=0.6, per_vector=0.0, retries=1) as device:
+        device.forward(commands(20, 5))
+        started = time.monotonic()
+        with pytest.raises(LinkError, match="after 2 attempts; last problem: no reply before its timeout"):
+            device.forward(commands(4, 5))
+        assert time.monotonic() - started >= 2 * 0.6
+        assert device.counters.probes >= 1
 
 
 def test_lost_reply_is_resent_as_soon_as_a_later_request_is_answered(serve):
@@ -329,7 +350,9 @@ def test_reply_cut_short_is_resent_when_its_frame_expires_not_at_the_timeout(ser
         x = commands(8, 5)
         assert np.array_equal(device.forward(x), expected_measure(peer, x))
         assert time.monotonic() - started < 2.0  # the 5 s reply timeout never ran out
-        assert (device.counters.truncated_replies, device.counters.retries, device.counters.timeouts) == (1, 1, 0)
+        # found cut by the inter-byte timeout, or sooner when a probe's reply completes the cut frame
+        counters = device.counters
+        assert (counters.truncated_replies + counters.crc_errors, counters.retries, counters.timeouts) == (1, 1, 0)
     assert peer.counters["excites"] == 1 and peer.counters["duplicates"] == 1
 
 
@@ -455,3 +478,50 @@ def test_bad_link_fault_options_are_named():
         open_device("loop://#flip=2")
     with pytest.raises(ValueError, match="stall_every and stall_s go together"):
         open_device("loop://#stall_every=1000")
+
+
+def test_frames_shrink_on_a_link_that_damages_them_and_the_forward_completes(serve):
+    # At 5e-4 per byte a 16 KB frame almost never arrives whole; a frame of a few vectors does.
+    peer = PeerDevice(n_actuators=20, n_sensors=20, max_batch=409)
+    _, path = serve(peer)
+    with open_device(f"{path}#flip=5e-4&fault_seed=3&timeout=2&per_vector=0") as device:
+        x = commands(818, 20)
+        assert np.array_equal(device.forward(x), expected_measure(peer, x))
+        frames = device.describe()["frames"]
+    assert frames["smallest"] < 409 and frames["shrinks"] >= 1
+    assert peer.counters["vectors"] >= 818  # frames given up on may have run; every row arrived once
+
+
+def test_frame_sizer_halves_on_damage_and_doubles_back_after_clean_round_trips():
+    from phyll.devices.serial_device import FrameSizer
+
+    sizer = FrameSizer(409)
+    sizer.judge(round_trips=2, resends=3)  # most round trips needed a re-send
+    assert sizer.vectors == 204
+    assert sizer.shrink() and sizer.vectors == 102
+    for _ in range(7):
+        sizer.judge(round_trips=2, resends=0)
+    assert sizer.vectors == 102  # 14 clean round trips: not yet
+    sizer.judge(round_trips=2, resends=0)
+    assert sizer.vectors == 204 and sizer.grows == 1
+    while sizer.vectors > 1:
+        sizer.shrink()
+    assert not sizer.shrink() and sizer.smallest == 1
+
+
+def test_a_link_too_bad_to_use_is_named_with_its_error_rate(serve):
+    _, path = serve(PeerDevice(n_actuators=20, n_sensors=20, max_batch=409))
+    started = time.monotonic()
+    with pytest.raises(LinkError, match=r"too bad to use.*% of round trips.*per byte") as raised:
+        with open_device(f"{path}#flip=1e-2&drop=1e-3&fault_seed=1") as device:
+            device.forward(commands(418, 20))
+    assert time.monotonic() - started < 10.0
+    assert "is phyll firmware running" not in str(raised.value)
+
+
+def test_hello_survives_a_link_that_damages_most_infos(serve):
+    # INFO is ~400 bytes: at 5e-3 per byte 6 in 7 arrive damaged; HELLO goes on past `retries`
+    _, path = serve(PeerDevice())
+    with open_device(f"{path}#flip=5e-3&fault_seed=2&retries=3") as device:
+        assert device.info["medium"] == "tanh-linear"
+        assert device.counters.crc_errors + device.counters.bad_crc_replies > 0

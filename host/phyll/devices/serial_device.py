@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import protocol as p
 from ..link import LinkEngine, LinkOptions, open_port, split_link_options
+from ..link.engine import DamagedLinkError
 from ..physical import ActuatorEncoding
 from ..protocol import DeviceError, LinkError, MsgType, ProtocolError
 
@@ -24,6 +25,54 @@ INFO_KEYS = ("protocol", "firmware", "board", "medium", "runtime", "n_actuators"
 # frame's 0x01 byte is Ctrl-A, which puts the REPL into raw mode, and a friendly REPL prompts.
 _REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b"\r\n>>> ", b'Type "help()" for more information')
 _SNIFF_BYTES = 512
+# Frames shrink when the link damages them and grow back when it stops, like any ARQ that adapts
+# its block size: halve when more than this share of a forward's round trips needed a re-send...
+_SHRINK_ABOVE = 0.3
+# ... double after this many round trips in a row that needed none.
+_GROW_AFTER = 16
+# A link is too bad to use when this share of round trips of the smallest frames is damaged.
+_UNUSABLE_SHARE = 0.5
+# How long HELLO keeps trying through a link that damages its frames, and after how many
+# re-sends it gives up early when nearly all of them come back damaged.
+_HELLO_PATIENCE_S = 10.0
+_HELLO_HOPELESS_AFTER = 32
+
+
+class FrameSizer:
+    """Vectors per EXCITE, adapted to the link: halved when it damages too many frames (down
+    to one vector), doubled back after a run of clean round trips (up to the device's max_batch)."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self.vectors = max_batch
+        self.smallest = max_batch
+        self.shrinks = self.grows = 0
+        self._clean = 0
+
+    def shrink(self) -> bool:
+        """Halve; False when frames are one vector already."""
+        if self.vectors == 1:
+            return False
+        self.vectors = max(1, self.vectors // 2)
+        self.smallest = min(self.smallest, self.vectors)
+        self.shrinks += 1
+        self._clean = 0
+        return True
+
+    def judge(self, round_trips: int, resends: int) -> None:
+        """After a forward: its round trips and how many of them were re-sends."""
+        if resends > _SHRINK_ABOVE * (round_trips + resends):
+            self.shrink()
+            return
+        self._clean = self._clean + round_trips if not resends else 0
+        if self._clean >= _GROW_AFTER and self.vectors < self.max_batch:
+            self.vectors = min(self.max_batch, 2 * self.vectors)
+            self.grows += 1
+            self._clean = 0
+
+    def describe(self) -> dict:
+        return {"vectors_per_excite": self.vectors, "smallest": self.smallest, "max_batch": self.max_batch,
+                "shrinks": self.shrinks, "grows": self.grows}
 
 
 class NoFirmwareError(LinkError):
@@ -79,19 +128,46 @@ class Device:
         if batch == 0:
             return np.zeros((0, self.n_sensors), np.float32)
         rows = self._encode(actuation)  # before anything is sent: bad commands send nothing
-        # As few EXCITEs as max_batch allows, evenly filled: 412 vectors go as 206 + 206, not as
-        # 409 + 3, whose sliver would cost a medium call and a round trip of its own.
-        bounds = even_split(batch, -(-batch // self.max_batch))
         measured = np.empty((batch, self.n_sensors), np.float32)
-        requests = [(MsgType.EXCITE, self._excite_payload(rows[start:stop]), self._excite_timeout(stop - start))
-                    for start, stop in zip(bounds, bounds[1:])]
-
-        def store(index: int, reply: p.Frame) -> None:
-            self._read_measure(reply, measured[bounds[index]:bounds[index + 1]])
-
-        self.link.exchange(requests, on_reply=store)
+        pending = [(0, batch)]  # row ranges not measured yet
+        while pending:
+            pending = self._measure(rows, pending, measured)
         self.counters.passes += batch
         return measured
+
+    def _measure(self, rows: np.ndarray, pending: list[tuple[int, int]], measured: np.ndarray) -> list[tuple[int, int]]:
+        """Send the pending rows as EXCITEs of the current frame size; the ranges still pending
+        if every attempt at one of them came back damaged (frames are halved for the next try)."""
+        # As few EXCITEs as the frame size allows, evenly filled: 412 vectors go as 206 + 206,
+        # not as 409 + 3, whose sliver would cost a medium call and a round trip of its own.
+        frames = []
+        for start, stop in pending:
+            bounds = even_split(stop - start, -(-(stop - start) // self.frames.vectors))
+            frames += [(start + a, start + b) for a, b in zip(bounds, bounds[1:])]
+        requests = [(MsgType.EXCITE, self._excite_payload(rows[start:stop]), self._excite_timeout(stop - start))
+                    for start, stop in frames]
+        answered = [False] * len(frames)
+
+        def store(index: int, reply: p.Frame) -> None:
+            start, stop = frames[index]
+            self._read_measure(reply, measured[start:stop])
+            answered[index] = True
+
+        retries = self.counters.retries
+        try:
+            self.link.exchange(requests, on_reply=store)
+        except DamagedLinkError as exc:
+            if not self.frames.shrink() and self.link.damaged_share > _UNUSABLE_SHARE:
+                raise self._unusable(exc) from exc
+            return [frame for frame, done in zip(frames, answered) if not done]
+        self.frames.judge(len(frames), self.counters.retries - retries)
+        return []
+
+    def _unusable(self, exc: DamagedLinkError) -> LinkError:
+        return LinkError(f"the link to {self.url} is too bad to use: even in frames of one vector "
+                         f"{100 * exc.damaged_share:.0f} % of round trips come back damaged, an error "
+                         f"rate of about {exc.per_byte:.1e} per byte (a long or unshielded cable, a bad "
+                         "connector, a baud rate the UART cannot hold?)")
 
     def _read_measure(self, reply: p.Frame, out: np.ndarray) -> None:
         """MEASURE codes into out (its rows: the batch the request sent) as physical readings."""
@@ -116,7 +192,7 @@ class Device:
 
     def describe(self) -> dict:
         described = {"url": self.url, "kind": "serial", **self.info, "link": self.link.describe(),
-                     "counters": self.counters.as_dict()}
+                     "frames": self.frames.describe(), "counters": self.counters.as_dict()}
         if self.link.port is not None:
             try:
                 described["device_status"] = self.status()
@@ -188,12 +264,25 @@ class Device:
                     "runs there without phyll's firmware running. Put the firmware on the board "
                     "(firmware/README.md, 'Deploying to a board') and reset it, then try again")
 
-        try:
-            (reply,) = self.link.exchange([(MsgType.HELLO, p.pack_hello(), self.timeout)], on_bytes=look_for_a_repl)
-        except NoFirmwareError:
-            raise
-        except LinkError as exc:
-            raise LinkError(f"{exc}; is phyll firmware running on {self.url}?") from exc
+        hello = [(MsgType.HELLO, p.pack_hello(), self.timeout)]
+        started = time.monotonic()
+        while True:
+            try:
+                (reply,) = self.link.exchange(hello, on_bytes=look_for_a_repl)
+                break
+            except NoFirmwareError:
+                raise
+            except DamagedLinkError as exc:
+                # Something answers, but the link damages it: go on trying for a while (INFO is
+                # the largest frame of a session's start), then name the link, not the firmware.
+                hopeless = self.counters.retries >= _HELLO_HOPELESS_AFTER and self.link.damaged_share > 0.95
+                if hopeless or time.monotonic() - started > _HELLO_PATIENCE_S:
+                    raise LinkError(f"the link to {self.url} is too bad to use: HELLO's replies came back "
+                                    f"damaged ({100 * exc.damaged_share:.0f} % of round trips, about "
+                                    f"{exc.per_byte:.1e} per byte); check the cable, connector and baud "
+                                    "rate") from exc
+            except LinkError as exc:
+                raise LinkError(f"{exc}; is phyll firmware running on {self.url}?") from exc
         info = p.unpack_json(reply.payload, f"{self.url} INFO reply")
         missing = [key for key in INFO_KEYS if key not in info]
         if missing:
@@ -226,6 +315,7 @@ class Device:
         if device_in_flight < 1 or self.actuator_scale <= 0 or self.sensor_scale <= 0:
             raise ProtocolError(f"{self.url}: INFO needs in_flight >= 1 and positive scales, got {info}")
         self.max_batch = max_batch
+        self.frames = FrameSizer(max_batch)
         in_flight = min(device_in_flight, in_flight_cap or device_in_flight)
         # A port whose writes may block waits for each reply before the next request.
         self.link.in_flight = in_flight if self.link.port.pipelined else 1

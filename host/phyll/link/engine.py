@@ -3,9 +3,12 @@
 One engine per open link. `exchange(requests)` frames each request under a new seq, keeps up to
 `in_flight` of them unanswered (a sliding window within the device's reply cache, so a re-send
 is answered from the cache and never run twice), reads replies while it is still writing, and
-re-sends a request (same seq, same bytes) on a damaged or cut reply, an ERROR BAD_CRC, or a
-timeout. Replies are matched by seq, never by arrival order. It knows frames, not what they
-carry: the device above it (devices/serial_device.py) encodes and decodes payloads.
+re-sends a request (same seq, same bytes) on a damaged or cut reply, an ERROR BAD_CRC, a later
+request answered first, or a timeout. When the oldest request is overdue by the link's own
+measured pace, it sends a PING as a probe: the device answers in order, so the probe's reply
+either shows what was lost or completes a cut frame, long before the configured timeout.
+Replies are matched by seq, never by arrival order. It knows frames, not what they carry: the
+device above it (devices/serial_device.py) encodes and decodes payloads.
 """
 from __future__ import annotations
 
@@ -21,6 +24,13 @@ from .. import protocol as p
 from ..protocol import DeviceError, ErrorCode, LinkError, MsgType
 
 _LATENCY_WINDOW = 4096
+_PROBE_FLOOR_S = 0.01  # the earliest a probe goes out: below it, scheduling noise alone
+_PACE_GAIN, _SPREAD_GAIN = 1 / 8, 1 / 4  # the smoothing of TCP's RTO estimator (RFC 6298)
+_QUALITY_GAIN = 1 / 32  # how fast the damaged share of round trips follows the link
+# Above this damaged share, a request that got no reply is taken as damaged too: on such a link
+# silence is mostly frames destroyed beyond recognition, not a device that stopped.
+_DAMAGED_LINK_SHARE = 0.1
+_RECENT_ROUND_TRIPS = 256  # the round trips the error rate per byte is estimated from
 
 Request = tuple[int, bytes, float]  # (message type, payload, reply timeout in seconds)
 
@@ -40,6 +50,9 @@ class _Job:
     reply: p.Frame | None = None
     sends: list[int] = field(default_factory=list)  # the link's send count at each transmission
     heard: int = 0  # replies heard to it so far, whole or damaged
+    probes: int = 0  # probes sent while it was the oldest waiting
+    damaged: bool = False  # its last attempt came back damaged (rather than not at all)
+    is_probe: bool = False
 
 
 @dataclass
@@ -55,6 +68,7 @@ class LinkCounters:
     bad_crc_replies: int = 0
     truncated_replies: int = 0
     lost_replies: int = 0
+    probes: int = 0
     header_errors: int = 0
     timeouts: int = 0
     stale_replies: int = 0
@@ -67,6 +81,19 @@ class LinkCounters:
             p50, p90, p99 = (float(q) for q in np.percentile(np.fromiter(self.latencies_s, float), [50, 90, 99]))
             counts.update(latency_ms_p50=1e3 * p50, latency_ms_p90=1e3 * p90, latency_ms_p99=1e3 * p99)
         return counts
+
+
+class DamagedLinkError(LinkError):
+    """A request's every attempt came back damaged: the device answers, the bytes do not survive.
+
+    damaged_share: the share of recent round trips that came back damaged; per_byte: the
+    error rate per byte it implies for round trips of the mean size seen.
+    """
+
+    def __init__(self, message: str, damaged_share: float, per_byte: float) -> None:
+        super().__init__(message)
+        self.damaged_share = damaged_share
+        self.per_byte = per_byte
 
 
 class LinkEngine:
@@ -89,6 +116,12 @@ class LinkEngine:
         self._tx = bytearray()
         self._sent = 0  # transmissions so far: the order the device sees requests in
         self._last_rx = time.monotonic()
+        self._pace = self._spread = 0.0  # smoothed service time of a request, and its deviation
+        self.damaged_share = 0.0  # smoothed share of round trips that came back damaged
+        self._judged = 0
+        self._late_probes: set[int] = set()
+        self._recent: deque[tuple[int, bool]] = deque(maxlen=_RECENT_ROUND_TRIPS)  # (bytes, damaged)
+        self._reply_bytes: dict[int, int] = {}  # request type -> size of its last whole reply
         # A random first seq keeps a late reply from a previous session from matching this one.
         self._next_seq = secrets.randbelow(p.SEQ_MODULO)
 
@@ -123,7 +156,34 @@ class LinkEngine:
 
     def describe(self) -> dict:
         return {"retries": self.retries, "in_flight": self.in_flight,
+                "service_ms": 1e3 * self._pace, "probe_after_ms": 1e3 * self._probe_after(),
+                "damaged_share": self.damaged_share, "error_per_byte": self.error_per_byte(),
                 **(self.port.describe() if self.port is not None else {"closed": True})}
+
+    def error_per_byte(self) -> float:
+        """The error rate per byte most likely to have damaged what the recent round trips saw:
+        a round trip of n bytes arrives whole with probability (1 - rate) ** n. Solved for the
+        maximum likelihood by bisection (the score falls as the rate grows); 0.5 stands for
+        "every round trip damaged"."""
+        if not any(damaged for _, damaged in self._recent):
+            return 0.0
+        sizes = np.array([size for size, _ in self._recent], float)
+        damaged = np.array([hit for _, hit in self._recent], bool)
+        low, high = np.log(1e-12), np.log(0.5)
+        for _ in range(60):
+            rate = np.exp((low + high) / 2)
+            whole = np.exp(sizes * np.log1p(-rate))
+            score = (np.sum(sizes[damaged] * whole[damaged] / (1 - rate) / -np.expm1(sizes[damaged] * np.log1p(-rate)))
+                     - np.sum(sizes[~damaged]) / (1 - rate))
+            low, high = (np.log(rate), high) if score > 0 else (low, np.log(rate))
+        return float(np.exp((low + high) / 2))
+
+    def _probe_after(self) -> float:
+        """How long the oldest request may go unanswered before a probe: 2x the measured
+        service time plus 4 deviations (0: not measured yet, no probes)."""
+        if not self._pace:
+            return 0.0
+        return max(2 * self._pace + 4 * self._spread, _PROBE_FLOOR_S)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -137,7 +197,7 @@ class LinkEngine:
         done = 0
         last_reply = time.monotonic()
         while done < len(jobs):
-            while next_job < len(jobs) and (not waiting or self._window_open(waiting, next_job)):
+            while next_job < len(jobs) and self._window_open(waiting, next_job):
                 job = jobs[next_job]
                 job.seq = self._take_seq()
                 job.wire = p.encode_frame(job.type, job.seq, requests[next_job][1])
@@ -150,9 +210,12 @@ class LinkEngine:
                 counters.peak_in_flight = len(waiting)
             if self._tx and port.pipelined:
                 self._flush_some()  # a link is nearly always writable: skip one poll
-            for head in waiting.values():
-                break  # the oldest send
-            deadline = (head.sent_at if head.sent_at > last_reply else last_reply) + head.timeout
+            head = next(job for job in waiting.values() if not job.is_probe)  # the oldest send
+            started = head.sent_at if head.sent_at > last_reply else last_reply
+            deadline = started + head.timeout
+            probe_at = self._probe_due(head, started, waiting, next_job, len(jobs))
+            if probe_at:
+                deadline = min(deadline, probe_at)
             if parser.pending:
                 deadline = min(deadline, self._last_rx + p.HOST_INTER_BYTE_TIMEOUT_S)
             readable, writable = port.wait(bool(self._tx), deadline - time.monotonic())
@@ -163,20 +226,50 @@ class LinkEngine:
             if parser.pending and now - self._last_rx >= p.HOST_INTER_BYTE_TIMEOUT_S:
                 events = [*events, *parser.expire()]
             for event in events:
-                answered = self._handle(event, waiting, now)
+                answered = self._handle(event, waiting, now, last_reply)
                 if answered is not None:
                     done += 1
                     last_reply = now
                     if on_reply is not None:
                         on_reply(answered.index, event)
-            if head.seq in waiting and now >= max(head.sent_at, last_reply) + head.timeout:
+            if head.seq not in waiting:
+                continue
+            if now >= max(head.sent_at, last_reply) + head.timeout:
                 counters.timeouts += 1
+                head.damaged = False
                 self._resend(head, waiting, "no reply before its timeout")
+            elif probe_at and now >= probe_at:
+                self._send_probe(head, waiting)
+        self._late_probes = {seq for seq, job in waiting.items() if job.is_probe}
         return [job.reply for job in jobs]  # type: ignore[misc]
 
+    def _probe_due(self, head: _Job, started: float, waiting: dict[int, _Job], next_job: int,
+                   n_jobs: int) -> float:
+        """When to probe for the head's reply (0: not now). Only with a window slot free, so
+        the probe's fresh reply cannot push one the host may still need out of the device's
+        cache; only at the tail of an exchange (nothing left to send), since a request sent
+        behind the head probes as well as a PING; and each probe waits twice the last."""
+        after = self._probe_after()
+        if not after or next_job < n_jobs or len(waiting) >= self.in_flight:
+            return 0.0
+        return started + after * (1 << head.probes)
+
+    def _send_probe(self, head: _Job, waiting: dict[int, _Job]) -> None:
+        head.probes += 1
+        self.counters.probes += 1
+        probe = _Job(-1, MsgType.PING, self._take_seq(), b"", head.timeout, is_probe=True)
+        probe.wire = p.encode_frame(MsgType.PING, probe.seq, b"")
+        self._send(probe)
+        waiting[probe.seq] = probe
+
     def _window_open(self, waiting: dict[int, _Job], next_index: int) -> bool:
-        oldest = min(job.index for job in waiting.values())
-        return next_index - oldest < self.in_flight
+        """Room for request next_index: fewer than in_flight fresh requests (probes included)
+        from the oldest unanswered on, so the device's cache keeps every reply still owed."""
+        if not waiting:
+            return True
+        probes = sum(job.is_probe for job in waiting.values())
+        oldest = min((job.index for job in waiting.values() if not job.is_probe), default=next_index)
+        return next_index - oldest + probes < self.in_flight
 
     def _take_seq(self) -> int:
         seq = self._next_seq
@@ -194,9 +287,17 @@ class LinkEngine:
         self._tx += job.wire
 
     def _resend(self, job: _Job, waiting: dict[int, _Job], why: str) -> None:
+        if job.is_probe:  # a probe is never re-sent: the next one goes out when it is due
+            del waiting[job.seq]
+            return
         if job.resends >= self.retries:
-            raise LinkError(f"{self.url}: no valid reply to {p.MsgType(job.type).name} (seq {job.seq}) "
-                            f"after {job.resends + 1} attempts; last problem: {why}")
+            message = (f"{self.url}: no valid reply to {p.MsgType(job.type).name} (seq {job.seq}) "
+                       f"after {job.resends + 1} attempts; last problem: {why}")
+            if job.damaged or self.damaged_share > _DAMAGED_LINK_SHARE:
+                share, per_byte = self.damaged_share, self.error_per_byte()
+                raise DamagedLinkError(f"{message}; the link damages {100 * share:.0f} % of round trips "
+                                       f"(about {per_byte:.1e} per byte)", share, per_byte)
+            raise LinkError(message)
         job.resends += 1
         self.counters.retries += 1
         self._send(job)
@@ -217,20 +318,29 @@ class LinkEngine:
             on_bytes(data)
         return self._parser.feed(data)
 
-    def _handle(self, event: p.Frame | p.FrameFault, waiting: dict[int, _Job], now: float) -> _Job | None:
+    def _handle(self, event: p.Frame | p.FrameFault, waiting: dict[int, _Job], now: float,
+                last_reply: float) -> _Job | None:
         """Apply one parser event; the job it answered, if any."""
         if isinstance(event, p.FrameFault):
-            self._fault(event, waiting)
+            self._fault(event, waiting, now, last_reply)
             return None
         job = waiting.get(event.seq)
         if job is None:
-            self.counters.stale_replies += 1
+            if event.seq in self._late_probes:  # a probe an earlier exchange no longer waited for
+                self._late_probes.discard(event.seq)
+            else:
+                self.counters.stale_replies += 1
             return None
         if event.type == p.reply_type(job.type):  # the usual case first
             del waiting[job.seq]
+            self._reply_bytes[job.type] = p.HEADER_SIZE + len(event.payload) + p.CRC_SIZE
+            self._time_reply(job, now, last_reply)
+            self._heard_from(job, waiting)
+            self._judge(job, damaged=False)
+            if job.is_probe:
+                return None
             job.reply = event
             self.counters.latencies_s.append(now - job.first_sent)
-            self._heard_from(job, waiting)
             return job
         if event.type == MsgType.ERROR:
             code, request_type, message = p.unpack_error(event.payload)
@@ -239,7 +349,9 @@ class LinkEngine:
                 return None
             if code == ErrorCode.BAD_CRC:
                 self.counters.bad_crc_replies += 1
+                self._time_reply(job, now, last_reply)
                 self._heard_from(job, waiting)
+                self._judge(job, damaged=True)
                 self._resend(job, waiting, "device saw a CRC-32 error in the request")
                 return None
             del waiting[job.seq]
@@ -247,7 +359,31 @@ class LinkEngine:
         self.counters.stale_replies += 1  # a reply of another type under this seq
         return None
 
-    def _fault(self, fault: p.FrameFault, waiting: dict[int, _Job]) -> None:
+    def _time_reply(self, job: _Job, now: float, last_reply: float) -> None:
+        """Time a reply, whole or damaged, when it surely answers the job's last transmission,
+        i.e. the replies to every earlier one were heard already (Karn's rule)."""
+        if job.heard == len(job.sends) - 1 and not job.is_probe:
+            self._time(now - (job.sent_at if job.sent_at > last_reply else last_reply))
+
+    def _time(self, sample: float) -> None:
+        """Fold one service time into the pace and its deviation (RFC 6298's estimator)."""
+        if not self._pace:
+            self._pace, self._spread = sample, sample / 2
+            return
+        self._spread += _SPREAD_GAIN * (abs(sample - self._pace) - self._spread)
+        self._pace += _PACE_GAIN * (sample - self._pace)
+
+    def _judge(self, job: _Job, damaged: bool) -> None:
+        """One round trip heard: keep the damaged share and the size of round trips current."""
+        job.damaged = damaged
+        self._judged += 1
+        gain = max(1 / self._judged, _QUALITY_GAIN)  # a plain mean until there are enough
+        self.damaged_share += gain * (damaged - self.damaged_share)
+        # a damaged reply's size is unknown: the last whole one of the same request type stands in
+        reply = self._reply_bytes.get(job.type, len(job.wire))
+        self._recent.append((len(job.wire) + reply, damaged))
+
+    def _fault(self, fault: p.FrameFault, waiting: dict[int, _Job], now: float, last_reply: float) -> None:
         """A damaged or cut frame whose header named an outstanding request: re-send it at once
         (the device answers from its reply cache). Anything else is only counted."""
         if fault.kind == "bad_crc":
@@ -261,7 +397,9 @@ class LinkEngine:
             return
         job = waiting.get(fault.seq) if fault.seq is not None else None
         if job is not None and fault.type in (p.reply_type(job.type), MsgType.ERROR):
+            self._time_reply(job, now, last_reply)
             self._heard_from(job, waiting)
+            self._judge(job, damaged=True)
             self._resend(job, waiting, why)
 
     def _heard_from(self, job: _Job, waiting: dict[int, _Job]) -> None:
@@ -273,5 +411,5 @@ class LinkEngine:
         mark = job.sends[min(job.heard, len(job.sends) - 1)]
         job.heard += 1
         for other in [w for w in waiting.values() if w is not job and w.sends[-1] < mark]:
-            self.counters.lost_replies += 1
+            self.counters.lost_replies += not other.is_probe
             self._resend(other, waiting, "its reply was lost: a request sent after it was answered")
