@@ -18,8 +18,13 @@ counts other people's work, so the setups take turns). Targets (issue 12):
 3. vowels: the same run through emu://acoustic and sim://acoustic: accuracies within 1 point
    (`--splits 10` decides it); the time ratio is printed, with no target.
 4. uart: with baud=1000000, payload bytes per second each way >= 90 % of the wire's 100,000.
+5. faults (issue 13): the vowel run (`--fault-epochs`, default 100, 1 split) through
+   emu://acoustic with seeded link faults on both directions -- corrupt r, drop r/10 per byte --
+   for r = 0, 1e-6, 1e-5, 1e-4, 1e-3: each completes with the clean run's test accuracy, in at
+   most 1.2x / 1.5x / 3x / 10x the clean run's time; at r = 1e-2 the error names the link's error
+   rate within 10 s.
 
-    python bench/bench_link.py [--json] [--parts link,transports,vowels,uart] [--vectors N] [--splits K] [--rounds R]
+    python bench/bench_link.py [--json] [--parts link,transports,vowels,uart,faults] [--vectors N] [--splits K] [--rounds R]
 
 With --json the last line is one JSON object: {"link": {setup: {"throughput": {...},
 "round_trip": {...}}}, "transports": {...}, "vowels": {...}, "uart": {...}}.
@@ -335,6 +340,64 @@ def vowel_figures(splits: int, epochs: int, rounds: int) -> dict:
             "accuracy_gap": abs(results["emu"]["test_accuracy"] - results["sim"]["test_accuracy"])}
 
 
+# -- 5. link faults ------------------------------------------------------------------------------
+
+FAULT_RATES = (0.0, 1e-6, 1e-5, 1e-4, 1e-3)
+FAULT_TARGETS = {1e-6: 1.2, 1e-5: 1.5, 1e-4: 3.0, 1e-3: 10.0}
+UNUSABLE_RATE = 1e-2
+
+
+def fault_figures(epochs: int) -> dict:
+    """The vowel run through emu://acoustic behind seeded link faults at each rate, then the
+    unusable rate's error and how long it took to come."""
+    if not VOWELS.is_file():
+        return {"skipped": f"no vowel data at {VOWELS}"}
+    out = Path(f"/tmp/bench_link_faults_{os.getpid()}.json")
+    runs = {}
+    for rate in FAULT_RATES:
+        url = "emu://acoustic?seed=0&runtime=micropython" + (f"#flip={rate}&drop={rate / 10}&fault_seed=1" if rate else "")
+        wall, summary = _train(url, epochs, out)
+        device = summary["device"]
+        runs[rate] = {"url": url, "wall_s": wall, "test_accuracy": summary["test_accuracy"],
+                      "counters": {k: device["counters"][k] for k in ("requests", "retries", "crc_errors",
+                                   "bad_crc_replies", "truncated_replies", "lost_replies", "timeouts", "probes")},
+                      "frames": device["frames"], "error_per_byte": device["link"]["error_per_byte"],
+                      "device_status": {k: device["device_status"].get(k) for k in ("excites", "duplicates", "crc_errors")}}
+    clean = runs[0.0]
+    for rate, run in runs.items():
+        run["time_ratio"] = run["wall_s"] / clean["wall_s"]
+        run["accuracy_gap"] = run["test_accuracy"] - clean["test_accuracy"]
+    url = f"emu://acoustic?seed=0&runtime=micropython#flip={UNUSABLE_RATE}&drop={UNUSABLE_RATE / 10}&fault_seed=1"
+    command = [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+               "train", "--dataset", str(VOWELS), "--label-column", "vowel", "--device", url,
+               "--epochs", str(epochs), "--quiet"]
+    start = time.perf_counter()
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    unusable = {"url": url, "exit_code": result.returncode, "seconds": time.perf_counter() - start,
+                "error": next((line for line in result.stderr.splitlines() if "error" in line), result.stderr[-300:])}
+    return {"epochs": epochs, "runs": {str(rate): run for rate, run in runs.items()}, "unusable": unusable}
+
+
+def fault_report(args) -> dict:
+    figures = fault_figures(args.fault_epochs)
+    if "skipped" in figures:
+        print(f"5. faults: skipped, {figures['skipped']}")
+        return {"faults": figures}
+    print(f"5. vowels, {args.fault_epochs} epochs, 1 split, emu://acoustic, corrupt r + drop r/10 per byte each way:")
+    for rate, run in figures["runs"].items():
+        target = FAULT_TARGETS.get(float(rate))
+        c, f = run["counters"], run["frames"]
+        print(f"   r = {float(rate):7.0e}: {run['wall_s']:6.1f} s, {run['time_ratio']:5.2f}x clean"
+              + (f" (target <= {target}x)" if target else "")
+              + f"; test {run['test_accuracy']:.2f} % ({run['accuracy_gap']:+.2f}); retries {c['retries']}, "
+              f"probes {c['probes']}, timeouts {c['timeouts']}; frames {f['smallest']}..{f['vectors_per_excite']} "
+              f"vectors ({f['shrinks']} shrinks); measured {run['error_per_byte']:.1e}/byte")
+    bad = figures["unusable"]
+    print(f"   r = {UNUSABLE_RATE:7.0e}: exit {bad['exit_code']} after {bad['seconds']:.1f} s (target: named within 10 s): "
+          f"{bad['error'][:300]}")
+    return {"faults": figures}
+
+
 # -- 4. a UART's pace ---------------------------------------------------------------------------
 
 
@@ -398,15 +461,16 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=1, help="vowel splits per scheme in part 3 (10 decides the accuracy)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2, help="turns of the vowel runs (best of each counts)")
-    parser.add_argument("--parts", default="link,transports,vowels,uart",
-                        help="comma-separated: link (1), transports (2), vowels (3), uart (4)")
+    parser.add_argument("--parts", default="link,transports,vowels,uart,faults",
+                        help="comma-separated: link (1), transports (2), vowels (3), uart (4), faults (5)")
+    parser.add_argument("--fault-epochs", type=int, default=100, help="epochs of the vowel runs in part 5")
     parser.add_argument("--uart-seconds", type=float, default=4.0)
     args = parser.parse_args()
 
     parts = set(args.parts.split(","))
-    unknown = parts - {"link", "transports", "vowels", "uart"}
+    unknown = parts - {"link", "transports", "vowels", "uart", "faults"}
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, transports, vowels, uart")
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, transports, vowels, uart, faults")
     report = {}
     if "link" in parts:
         report.update(link_report(args))
@@ -428,6 +492,8 @@ def main() -> None:
         print(f"4. baud {uart['baud']:,}: {uart['payload_bytes_per_s_each_way']:,.0f} payload bytes/s each way = "
               f"{100 * uart['fraction_of_wire']:.1f} % of the wire's {uart['wire_bytes_per_s']:,.0f}   "
               "target >= 90 %")
+    if "faults" in parts:
+        report.update(fault_report(args))
     if args.json:
         print(json.dumps(report))
 

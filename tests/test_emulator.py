@@ -609,3 +609,18 @@ def test_phyll_emulate_says_the_firmware_left_for_the_repl_and_how_to_attach():
     finally:
         emulate.kill()
         emulate.wait()
+
+
+@needs_micropython
+def test_to_repl_on_an_emulated_device_leaves_the_board_at_its_repl_until_close():
+    device = open_device("emu://loopback?width=4&runtime=micropython")
+    try:
+        device.to_repl()
+        assert device.emulator.exit_status() is None  # the board is still up, at its REPL
+        result = subprocess.run([str(Path(sys.executable).with_name("mpremote")), "connect", device.emulator.path,
+                                 "resume", "exec", "print(6 * 7)"], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "42", result.stderr
+        pid = device.emulator.pid
+    finally:
+        device.close()
+    assert gone(pid)

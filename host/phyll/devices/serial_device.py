@@ -245,9 +245,10 @@ class Device:
         self.link.exchange([(MsgType.SET_STATIC, p.pack_set_static(states != 0), self.timeout)])
 
     def to_repl(self) -> None:
-        """Hand the port back to the firmware's REPL (for mpremote) and close this Device."""
+        """Hand the port back to the firmware's REPL (for mpremote) and let go of the port.
+        Only the port: an emulated device's board stays up at its REPL until close()."""
         self.link.exchange([(MsgType.REPL, b"", self.timeout)])
-        self.close()
+        self.link.close()
 
     # -- session ------------------------------------------------------------------------------
 
