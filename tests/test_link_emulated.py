@@ -69,9 +69,10 @@ def test_a_link_that_stalls_5_s_mid_forward_still_delivers_it():
         status = device.status()
         stalls = device.describe()["link"]["faults"]["rx_counts"]["stalls"]
     assert stalls == 1 and 5.0 <= elapsed < 9.0
-    # every EXCITE ran once; whether the firmware had to drop a reply depends on how much of the
-    # rest fits in the pty's buffer (the paused-thread test above requires a drop)
-    assert status["excites"] == 3
+    # Whether the firmware had to drop a reply depends on how much of the rest fits in the pty's
+    # buffer (the paused-thread test above requires a drop); frames cut by the stall may have
+    # been given up on and their rows measured again in smaller frames (docs/link.md).
+    assert status["excites"] >= 3 and status["vectors"] >= x.shape[0]
 
 
 @needs_micropython
