@@ -1,6 +1,7 @@
 """`phyll eval` and `phyll train --resume` reopen what a checkpoint was trained on: its device
 (sim://, emu://), its dataset from any folder, and its own test split."""
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -186,7 +187,8 @@ def test_interrupted_run_says_it_reopens_its_device_and_resume_does(blobs_csv, t
         run = SplitRun(dataset, device, TrainConfig(epochs=4, eval_every=0), 0, device_url=QUIET_ACOUSTIC)
         with pytest.raises(TrainingInterrupted) as stopped:
             run.fit(out_dir=tmp_path, callbacks=[ctrl_c_after_epoch_2])
-    assert f"phyll train --resume {stopped.value.checkpoint_path} (it reopens {QUIET_ACOUSTIC}" in str(stopped.value)
+    path = stopped.value.checkpoint_path
+    assert f"phyll train --resume {path} --device {shlex.quote(QUIET_ACOUSTIC)}" in str(stopped.value)
     assert main(["train", "--resume", str(stopped.value.checkpoint_path), "--json-out", "resumed.json",
                  "--quiet"]) == 0
     resumed = json.loads((tmp_path / "resumed.json").read_text())
@@ -208,7 +210,7 @@ def test_an_interrupted_emu_run_resumes_on_emu(blobs_csv, tmp_path, monkeypatch,
         run = SplitRun(dataset, device, TrainConfig(epochs=4, eval_every=0), 0, device_url=url)
         with pytest.raises(TrainingInterrupted) as stopped:
             run.fit(out_dir=tmp_path, callbacks=[ctrl_c_after_epoch_2])
-    assert f"(it reopens {url};" in str(stopped.value)
+    assert f"--device {shlex.quote(url)}" in str(stopped.value)
     assert main(["train", "--resume", str(stopped.value.checkpoint_path), "--out", "resumed",
                  "--json-out", "resumed.json", "--quiet"]) == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "resumed.json").read_text())

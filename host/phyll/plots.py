@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import replacing
+
 
 def pyplot():
     """matplotlib.pyplot, imported on first use with the file-only backend.
@@ -43,7 +45,8 @@ def training_curves(history: dict, path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
 
@@ -60,6 +63,7 @@ def confusion_matrix(confusion, class_names: list[str], path: Path, title: str =
         ax.text(j, i, str(count), ha="center", va="center",
                 color="white" if count > confusion.max() / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path

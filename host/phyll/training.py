@@ -6,25 +6,55 @@ is reached (that is the PhysicalTransform it is handed).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+import shlex
+import signal
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
 from .data import DataError, Dataset, Standardizer, load_dataset, stratified_split
-from .network import Network, TrainConfig
+from .network import ConfigError, Network, TrainConfig
 from .physical import PhysicalTransform
 
 INTERRUPTED_NAME = "checkpoint-interrupted.npz"
 
 
-class TrainingInterrupted(RuntimeError):
-    """Training stopped (the physics failed or the user pressed Ctrl-C); a checkpoint was saved."""
+# What a checkpoint's metadata must hold for eval and resume (older or foreign files may not).
+_CHECKPOINT_KEYS = ("config", "epoch", "n_classes", "n_features", "rng", "history", "passes",
+                    "dataset", "split")
 
-    def __init__(self, message: str, checkpoint_path: Path) -> None:
+
+class StopRequested(BaseException):
+    """A signal (SIGTERM from a scheduler, systemd or `docker stop`; SIGHUP from a closed
+    terminal) asked the run to stop. Raised from the signal handler wherever the main thread is,
+    and, like KeyboardInterrupt, no `except Exception` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped (the physics failed, Ctrl-C, a signal); a checkpoint of the last
+    completed epoch was saved to `checkpoint_path` (None if even that failed).
+
+    signum: the signal that stopped it (SIGINT for Ctrl-C); None when something failed.
+    """
+
+    def __init__(self, message: str, checkpoint_path: Path | None, epoch: int,
+                 signum: int | None = None) -> None:
         super().__init__(message)
         self.checkpoint_path = checkpoint_path
+        self.epoch = epoch
+        self.signum = signum
+
+
+def stop_signal(exc: BaseException) -> int | None:
+    """The signal behind a stop (Ctrl-C is SIGINT), or None for a failure."""
+    if isinstance(exc, StopRequested):
+        return exc.signum
+    return signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None
 
 
 class SplitRun:
@@ -38,26 +68,49 @@ class SplitRun:
         self.split_seed = split_seed
         self.test_fraction = test_fraction
         self.train_rows, self.test_rows = stratified_split(dataset.labels, test_fraction, split_seed)
-        self.scaler = Standardizer.fit(dataset.features[self.train_rows])
+        self.scaler = Standardizer.fit(dataset.features, rows=self.train_rows)
         self.network = Network(transform, dataset.n_classes, dataset.features.shape[1], config)
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.train_rows if name == "train" else self.test_rows
-        return self.scaler.transform(self.dataset.features[rows]), self.dataset.labels[rows]
+        return self.scaler.transform(self.dataset.features, rows), self.dataset.labels[rows]
 
-    def fit(self, out_dir: Path | None = None, callbacks=(), epochs: int | None = None) -> None:
+    def fit(self, out_dir: Path | None = None, callbacks=(), epochs: int | None = None,
+            resume_flags: tuple[str, ...] = ()) -> None:
+        """Train; whatever stops it (a failure, Ctrl-C, StopRequested) saves the last completed
+        epoch to out_dir/checkpoint-interrupted.npz and raises TrainingInterrupted, whose
+        message ends with the command that continues (plus `resume_flags`)."""
         evaluate_on = {"train": self.part("train"), "test": self.part("test")}
         try:
             self.network.fit(*evaluate_on["train"], epochs=epochs, evaluate_on=evaluate_on,
                              callbacks=callbacks)
-        except (Exception, KeyboardInterrupt) as exc:
+        except (Exception, KeyboardInterrupt, StopRequested) as exc:
+            raise self.interrupted(exc, out_dir, resume_flags) from exc
+
+    def interrupted(self, exc: BaseException, out_dir: Path | None,
+                    resume_flags: tuple[str, ...] = ()) -> TrainingInterrupted:
+        """Save the network as it is to out_dir/checkpoint-interrupted.npz (the current folder
+        if None) and say how `exc` stopped it and how to continue."""
+        signum = stop_signal(exc)
+        reason = ("interrupted by the user" if signum == signal.SIGINT
+                  else f"stopped by {exc}" if signum else f"{type(exc).__name__}: {exc}")
+        epoch = self.network.epoch
+        try:
             path = self.save((out_dir or Path.cwd()) / INTERRUPTED_NAME)
-            reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-            how = (f"phyll train --resume {path} (it reopens {self.device_url}; --device URL to use another)"
-                   if self.device_url else f"phyll train --resume {path} --device URL (the checkpoint names no device)")
-            raise TrainingInterrupted(
-                f"training stopped at epoch {self.network.epoch} ({reason}); "
-                f"checkpoint of the last completed epoch saved to {path}; continue with: {how}", path) from exc
+        except OSError as save_error:
+            return TrainingInterrupted(f"training stopped at epoch {epoch} ({reason}); its checkpoint "
+                                       f"could not be saved: {save_error}", None, epoch, signum)
+        return TrainingInterrupted(
+            f"training stopped at epoch {epoch} ({reason}); checkpoint of the last completed epoch "
+            f"saved to {path}; continue with: {self.resume_command(path, resume_flags)}",
+            path, epoch, signum)
+
+    def resume_command(self, path: Path, flags: tuple[str, ...] = ()) -> str:
+        """The shell command that continues from checkpoint `path`, the device URL quoted."""
+        extra = "".join(f" {shlex.quote(flag)}" for flag in flags)
+        if not self.device_url:
+            return f"phyll train --resume {shlex.quote(str(path))} --device URL{extra} (the checkpoint names no device)"
+        return f"phyll train --resume {shlex.quote(str(path))} --device {shlex.quote(self.device_url)}{extra}"
 
     def predictions(self, name: str) -> np.ndarray:
         """Final predictions on a part; reuses the measurement fit() made at this epoch if any."""
@@ -68,7 +121,7 @@ class SplitRun:
         return by_depth[:, -1]
 
     def results(self) -> dict:
-        train_y, test_y = self.part("train")[1], self.part("test")[1]
+        train_y, test_y = self.dataset.labels[self.train_rows], self.dataset.labels[self.test_rows]
         train_acc = 100.0 * float(np.mean(self.predictions("train") == train_y))
         predicted = self.predictions("test")
         test_acc = 100.0 * float(np.mean(predicted == test_y))
@@ -101,7 +154,7 @@ class SplitRun:
 
         dataset: the one the checkpoint names unless given (the same data, moved elsewhere).
         """
-        arrays, meta = checkpoint.load(path)
+        arrays, meta = read_checkpoint(path)
         dataset = trained_dataset(meta, path) if dataset is None else dataset
         _check_same_data(dataset, meta, path)
         run = cls(dataset, transform, TrainConfig(**meta["config"]), meta["split"]["seed"],
@@ -115,6 +168,21 @@ class SplitRun:
                 f"takes {built[0]} and gives {built[1] - built[0]}")
         run.network.load_state(arrays, meta)
         return run
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """A checkpoint SplitRun.resume can use, checked before anything is opened: readable, with
+    the metadata and layer arrays a run saves, and a config within today's ranges."""
+    arrays, meta = checkpoint.load(path)
+    missing = [key for key in _CHECKPOINT_KEYS if key not in meta]
+    if missing or "layer0.W" not in arrays:
+        raise ValueError(f"checkpoint {path} lacks {missing or ['layer0.W']}: it was not saved by "
+                         "phyll train (or by an older phyll); use another checkpoint of the run")
+    try:
+        TrainConfig(**meta["config"])
+    except (TypeError, ConfigError) as exc:
+        raise ValueError(f"checkpoint {path} has a config this phyll cannot train: {exc}") from None
+    return arrays, meta
 
 
 def trained_dataset(meta: dict, path: str | Path, source: str | None = None,
@@ -139,22 +207,22 @@ def _check_same_data(dataset: Dataset, meta: dict, path: str | Path) -> None:
                             f"{path} was trained on {trained[what]}")
 
 
-def summarize(splits: list[dict], device: dict) -> dict:
+def summarize(splits: list[dict], device: dict | None) -> dict:
+    """Accuracies over the completed splits (none: no accuracy fields), their passes, the device."""
     test = [s["test_accuracy"] for s in splits]
-    return {
+    accuracy = {
         "test_accuracy": float(np.mean(test)),
         "test_accuracy_std": float(np.std(test)),
         "test_accuracy_min": float(np.min(test)),
         "train_accuracy": float(np.mean([s["train_accuracy"] for s in splits])),
+    } if splits else {}
+    return {
+        **accuracy,
         "splits": splits,
         "physical_passes": {key: int(sum(s["physical_passes"][key] for s in splits))
                             for key in ("train", "eval")},
         "device": json_safe(device),
     }
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
 
 
 def json_safe(value):

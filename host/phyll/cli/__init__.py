@@ -9,6 +9,7 @@ import sys
 from threadpoolctl import threadpool_limits
 
 from .. import __version__
+from ..training import StopRequested
 from .common import fail
 
 COMMANDS = ("train", "eval", "experiment", "info", "emulate")
@@ -48,3 +49,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("phyll: interrupted", file=sys.stderr)
         return 130
+    except StopRequested as stop:  # before a run had anything to save
+        return fail(f"stopped by {stop} before anything was trained; nothing to save", 128 + stop.signum)

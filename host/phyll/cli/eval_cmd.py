@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import checkpoint
 from ..devices import open_device
 from ..network import accuracy_by_depth
-from ..training import SplitRun, json_safe, trained_dataset
-from .common import USER_ERRORS, checkpoint_device_url, fail, write_json
+from ..training import SplitRun, json_safe, read_checkpoint, trained_dataset
+from .common import USER_ERRORS, check_output_file, checkpoint_device_url, fail, write_json
 
 # Parts measured for each --rows, in the order training measures them.
 ROWS = {"test": ("test",), "train": ("train",), "all": ("train", "test")}
@@ -37,7 +36,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     try:
-        _, meta = checkpoint.load(args.checkpoint)
+        if args.json_out:
+            check_output_file(args.json_out, "--json-out")
+        _, meta = read_checkpoint(args.checkpoint)
         dataset = trained_dataset(meta, args.checkpoint, args.dataset, args.label_column)
         url = checkpoint_device_url(meta, args.checkpoint, args.device)
         device = open_device(url)
@@ -65,8 +66,9 @@ def run(args) -> int:
 
 def _measure(split_run: SplitRun, parts: tuple[str, ...]) -> dict:
     """{NAME_accuracy, rows: {NAME: n}, accuracy_by_depth: {NAME: [...]}} per part, plus "all"
-    when both parts are measured. Each part is one batch, as in training: the label value
-    written into a batch is its largest |x|, so other batches would be other measurements."""
+    when both parts are measured. Each part goes in the blocks training measured it in (one
+    batch up to FORWARD_VECTORS vectors): the label value written into a batch is its largest
+    |x|, so other batches would be other measurements."""
     predicted, labels = {}, {}
     for name in parts:
         features, labels[name] = split_run.part(name)

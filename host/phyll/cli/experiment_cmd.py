@@ -10,7 +10,7 @@ from ..devices import open_device
 from ..experiments import perturbation
 from ..network import TrainConfig
 from ..training import json_safe
-from .common import USER_ERRORS, fail, write_json
+from .common import USER_ERRORS, check_output_folder, fail, write_json
 
 
 def register(subparsers) -> None:
@@ -39,6 +39,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     try:
+        check_output_folder(args.out, "--out")
         dataset = load_dataset(args.dataset, args.label_column)
         plan = perturbation.PerturbationPlan(
             perturb_epoch=args.perturb_epoch, kind=args.perturb_kind, size=args.perturb_size,

@@ -1,23 +1,36 @@
-"""`phyll train`: train on a dataset through any device URL, over K seeded splits."""
+"""`phyll train`: train on a dataset through any device URL, over K seeded splits.
+
+Flags, output paths, a checkpoint to resume and the data are all checked before a device is
+opened (exit 2, nothing written). From then on the run's summary (--json-out, --out/metrics.json)
+is written however it ends: `status` completed (exit 0), failed (1; 2 if the device or its shape
+was refused) or interrupted (128 + the signal: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), with the
+error, the completed splits, where the stopped split's checkpoint is, and the device's counters.
+"""
 from __future__ import annotations
 
+import signal
 import sys
-from contextlib import closing
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import checkpoint, plots
-from ..data import load_dataset
+from .. import plots
+from ..data import Dataset, load_dataset, stratified_split
 from ..devices import DEFAULT_URL, open_device
-from ..network import ConfigError, TrainConfig
-from ..training import SplitRun, TrainingInterrupted, summarize, trained_dataset
-from .common import USER_ERRORS, checkpoint_device_url, fail, write_json
+from ..network import FORWARD_VECTORS, MAX_LAYERS, ConfigError, TrainConfig
+from ..physical import PhysicalTransform
+from ..training import (INTERRUPTED_NAME, SplitRun, StopRequested, TrainingInterrupted, json_safe,
+                        read_checkpoint, stop_signal, summarize, trained_dataset)
+from .common import (USER_ERRORS, StopSignals, check_output_file, check_output_folder,
+                     checkpoint_device_url, fail, warn, write_json)
 
 # A terminal gets a live bar; a log file gets a bar-less line now and then. Redrawn every epoch,
 # one run once wrote 187 KB of progress into a log.
 _TERMINAL_REDRAW_S, _LOG_REDRAW_S = 0.5, 60.0
 _LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt} epochs [{elapsed}<{remaining}{postfix}]"
+_SPLIT_FILES = ("checkpoint.npz", "metrics.json", "curves.png", "confusion.png", INTERRUPTED_NAME)
 
 
 def register(subparsers) -> None:
@@ -29,7 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--label-column", help="CSV column holding the class label")
     p.add_argument("--device", help="physical system URL: sim://MEDIUM, emu://MEDIUM, a serial port or "
                    f"pyserial URL (default {DEFAULT_URL}; with --resume: the checkpoint's device)")
-    p.add_argument("--layers", type=int, default=2, help="physical layers, >= 1 (default 2)")
+    p.add_argument("--layers", type=int, default=2,
+                   help=f"physical layers, 1 to {MAX_LAYERS} (default 2; deeper learns nothing more)")
     p.add_argument("--epochs", type=int,
                    help="epochs in total, >= 1 (default 200; with --resume: the checkpoint's)")
     p.add_argument("--splits", type=int, default=1, help="seeded train/test splits to run, >= 1 (default 1)")
@@ -39,11 +53,14 @@ def register(subparsers) -> None:
     p.add_argument("--theta", type=float, default=4.0, help="PhyLL loss temperature, > 0 (default 4)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate, > 0 (default 5e-4)")
     p.add_argument("--inner-steps", type=int, default=10, help="Adam steps per measured batch, >= 1 (default 10)")
-    p.add_argument("--batch-size", type=int, default=0, help="rows per batch, 0 = full batch (default)")
+    p.add_argument("--batch-size", type=int, default=0,
+                   help=f"rows per batch, 0 = full batch (default); at most {FORWARD_VECTORS // 2}, "
+                   "a larger batch is split (host memory grows with the batch)")
     p.add_argument("--eval-every", type=int, default=10,
                    help="epochs between accuracy checks, 0 = last epoch only (default 10)")
     p.add_argument("--out", type=Path, help="folder for checkpoints, metrics.json and PNG plots")
-    p.add_argument("--json-out", type=Path, help="write the summary JSON here")
+    p.add_argument("--json-out", type=Path, help="write the summary JSON here (also when the run fails "
+                   "or is stopped: see its status)")
     p.add_argument("--resume", type=Path, help="continue a run from its checkpoint, on the device and "
                    "data it was trained on; the other training flags are the checkpoint's")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,33 +68,183 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    try:
-        url, make_runs = _resumed(args) if args.resume else _fresh(args)
-        device = open_device(url)
-    except USER_ERRORS as exc:
-        return fail(str(exc))
-    with closing(device):
+    with StopSignals() as signals:
         try:
-            runs = make_runs(device)
+            plan = _plan(args)
         except USER_ERRORS as exc:
             return fail(str(exc))
-        try:
-            results = [_train(args, i, split_run, len(runs)) for i, split_run in enumerate(runs)]
-        except TrainingInterrupted as exc:
-            return fail(str(exc), code=1)
-        summary = summarize(results, device.describe())
-    summary["config"] = {"device": url, "dataset": runs[0].dataset.source,
-                         "label_column": runs[0].dataset.label_column}
-    print(f"train accuracy {summary['train_accuracy']:.2f} %   "
-          f"test accuracy {summary['test_accuracy']:.2f} % "
-          f"(± {summary['test_accuracy_std']:.2f}, min {summary['test_accuracy_min']:.2f}) "
-          f"over {len(results)} split(s); physical passes: train {summary['physical_passes']['train']}, "
-          f"eval {summary['physical_passes']['eval']}")
-    if args.out:
-        write_json(args.out / "metrics.json", summary)
+        return _Run(args, plan, signals).execute()
+
+
+@dataclass
+class _Plan:
+    """A checked run: the device URL, the data, and the split runs to make once it is open."""
+
+    url: str
+    dataset: Dataset
+    make_runs: Callable[[PhysicalTransform], list[SplitRun]]
+
+
+def _plan(args) -> _Plan:
+    configs = _configs(args)
+    if args.resume:
+        return _resumed(args)
+    _check_outputs(args, [c.seed for c in configs])
+    dataset = load_dataset(args.dataset, args.label_column)
+    stratified_split(dataset.labels, args.test_fraction, configs[0].seed)  # refuses one without test rows
+    url = args.device or DEFAULT_URL
+
+    def make_runs(device) -> list[SplitRun]:
+        return [SplitRun(dataset, device, config, config.seed, args.test_fraction, url) for config in configs]
+    return _Plan(url, dataset, make_runs)
+
+
+def _check_outputs(args, split_seeds: list[int]) -> None:
+    """Every file the run may write can be written, before any of it runs."""
     if args.json_out:
-        write_json(args.json_out, summary)
-    return 0
+        check_output_file(args.json_out, "--json-out")
+    if not args.out:
+        check_output_folder(Path.cwd(), "without --out a stopped run's checkpoint goes to the current folder;")
+        return
+    check_output_folder(args.out, "--out")
+    check_output_file(args.out / "metrics.json", "--out")
+    for seed in split_seeds:
+        split_dir = args.out / f"split-{seed:02d}"
+        check_output_folder(split_dir, "--out")
+        for name in _SPLIT_FILES:
+            check_output_file(split_dir / name, "--out")
+
+
+class _Run:
+    """One checked run from opening the device to its summary, which is written whatever ends it."""
+
+    def __init__(self, args, plan: _Plan, signals: StopSignals) -> None:
+        self.args, self.plan, self.signals = args, plan, signals
+        self.results: list[dict] = []
+        self.seeds: list[int] = []
+        self.current: SplitRun | None = None  # a split whose outputs are not all written yet
+        # The continuing run writes where this one did.
+        self.resume_flags = (*(("--out", str(args.out)) if args.out else ()),
+                             *(("--json-out", str(args.json_out)) if args.json_out else ()))
+
+    def execute(self) -> int:
+        device = None
+        try:
+            device = open_device(self.plan.url)
+            runs = self.plan.make_runs(device)
+            self.seeds = [split_run.split_seed for split_run in runs]
+            for index, split_run in enumerate(runs):
+                self._train(index, split_run, len(runs))
+            return self._completed(device)
+        except TrainingInterrupted as stopped:
+            return self._stopped(device, stopped)
+        except (StopRequested, KeyboardInterrupt, *USER_ERRORS) as exc:
+            if self.current is not None:  # stopped outside an epoch: the split is saved as it is
+                return self._stopped(device, self.current.interrupted(exc, self._split_dir(self.current),
+                                                                      self.resume_flags))
+            if stop_signal(exc) is not None:  # nothing trained since the last split's files
+                return self._stopped(device, None, exc)
+            self._summary(device, "failed", str(exc))  # the device or its shape was refused
+            return fail(str(exc))
+        finally:
+            if device is not None:
+                device.close()
+
+    def _split_dir(self, split_run: SplitRun) -> Path | None:
+        return self.args.out / f"split-{split_run.split_seed:02d}" if self.args.out else None
+
+    def _train(self, index: int, split_run: SplitRun, n_runs: int) -> None:
+        self.current = split_run
+        split_dir = self._split_dir(split_run)
+        rows, wanted = len(split_run.train_rows), split_run.network.config.batch_size
+        if (limit := split_run.network.batch_rows(rows)) < (wanted or rows):
+            asked = f"--batch-size {wanted}" if wanted else f"a full batch of {rows} rows"
+            warn(f"{asked} is more than {limit} rows, half of the {FORWARD_VECTORS} vectors one "
+                 f"forward carries at most: training in shuffled batches of {limit} rows")
+        bar = _progress_bar(self.args, index, split_run, n_runs)
+
+        def progress(network, logs):
+            postfix = {"loss": f"{sum(logs['loss']):.3f}"}
+            if "accuracy" in logs:
+                postfix["test"] = f"{logs['accuracy']['test'][-1]:.1f}%"
+            bar.set_postfix(postfix, refresh=False)  # update() redraws, at most every mininterval
+            bar.update(1)
+
+        with bar:
+            split_run.fit(out_dir=split_dir, callbacks=[progress], resume_flags=self.resume_flags)
+        result = split_run.results()
+        # A stop now comes after this split's files are whole; after the last split, none is needed.
+        with self.signals.held(stop_after=index + 1 < n_runs):
+            print(f"split seed {result['seed']}: train {result['train_accuracy']:.2f} %, "
+                  f"test {result['test_accuracy']:.2f} %", file=sys.stderr)
+            if split_dir:
+                _write_split(split_run, result, split_dir)
+            self.results.append(result)
+            self.current = None
+
+    def _completed(self, device) -> int:
+        summary = self._summary(device, "completed")
+        print(f"train accuracy {summary['train_accuracy']:.2f} %   "
+              f"test accuracy {summary['test_accuracy']:.2f} % "
+              f"(± {summary['test_accuracy_std']:.2f}, min {summary['test_accuracy_min']:.2f}) "
+              f"over {len(self.results)} split(s); physical passes: train {summary['physical_passes']['train']}, "
+              f"eval {summary['physical_passes']['eval']}")
+        return 0
+
+    def _stopped(self, device, stopped: TrainingInterrupted | None, exc: BaseException | None = None) -> int:
+        signum = stopped.signum if stopped else stop_signal(exc)
+        if stopped:
+            message = str(stopped)
+            split = {"seed": self.current.split_seed, "epochs": stopped.epoch,
+                     "checkpoint": str(stopped.checkpoint_path) if stopped.checkpoint_path else None,
+                     "evaluations": asdict(self.current.network.history)["evaluations"]}
+        else:
+            message = f"stopped by {signal.Signals(signum).name} " + (
+                f"after {len(self.results)} completed split(s)" if self.results else "before training began")
+            split = None
+        message += self._not_started_note()
+        self._summary(device, "failed" if signum is None else "interrupted", message, split)
+        return fail(message, 1 if signum is None else 128 + signum)
+
+    def _not_started_note(self) -> str:
+        started = len(self.results) + (self.current is not None)
+        rest = self.seeds[started:]
+        if not rest:
+            return ""
+        return (f"; the splits with seeds {', '.join(map(str, rest))} did not start: run them with the "
+                f"same flags and --seed {rest[0]} --splits {len(rest)}")
+
+    def _summary(self, device, status: str, error: str | None = None,
+                 stopped_split: dict | None = None) -> dict:
+        summary = {"status": status, "error": error, **summarize(self.results, _describe(device))}
+        if stopped_split:
+            summary["stopped_split"] = stopped_split
+        summary["config"] = {"device": self.plan.url, "dataset": self.plan.dataset.source,
+                             "label_column": self.plan.dataset.label_column}
+        with self.signals.held(stop_after=False):  # the run has ended: files first, whatever comes
+            if self.args.out:
+                write_json(self.args.out / "metrics.json", summary)
+            if self.args.json_out:
+                write_json(self.args.json_out, summary)
+        return summary
+
+
+def _describe(device) -> dict | None:
+    if device is None:
+        return None
+    try:
+        return json_safe(device.describe())
+    except USER_ERRORS as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _write_split(split_run: SplitRun, result: dict, split_dir: Path) -> None:
+    split_dir.mkdir(parents=True, exist_ok=True)
+    split_run.save(split_dir / "checkpoint.npz")
+    history = asdict(split_run.network.history)
+    plots.training_curves(history, split_dir / "curves.png", title=f"split seed {result['seed']}")
+    plots.confusion_matrix(result["confusion"], split_run.dataset.class_names, split_dir / "confusion.png")
+    write_json(split_dir / "metrics.json", {**result, "history": history})
 
 
 def _configs(args) -> list[TrainConfig]:
@@ -96,19 +263,9 @@ def _configs(args) -> list[TrainConfig]:
         raise ValueError(f"{flag} must be {exc.accepted}, got {exc.value}") from None
 
 
-def _fresh(args):
-    configs = _configs(args)
-    dataset = load_dataset(args.dataset, args.label_column)
-    url = args.device or DEFAULT_URL
-
-    def make_runs(device) -> list[SplitRun]:
-        return [SplitRun(dataset, device, config, config.seed, args.test_fraction, url) for config in configs]
-    return url, make_runs
-
-
-def _resumed(args):
-    _configs(args)  # the checkpoint's config is used, but a flag out of range is still an error
-    _, meta = checkpoint.load(args.resume)
+def _resumed(args) -> _Plan:
+    _, meta = read_checkpoint(args.resume)
+    _check_outputs(args, [meta["split"]["seed"]])
     if args.epochs is not None and args.epochs < meta["epoch"]:
         raise ValueError(f"--epochs {args.epochs} is fewer than the {meta['epoch']} epochs checkpoint "
                          f"{args.resume} has done; give the total to reach")
@@ -120,7 +277,7 @@ def _resumed(args):
         if args.epochs is not None:
             resumed.network.config.epochs = args.epochs
         return [resumed]
-    return url, make_runs
+    return _Plan(url, dataset, make_runs)
 
 
 def _progress_bar(args, index: int, split_run: SplitRun, n_runs: int) -> tqdm:
@@ -129,31 +286,3 @@ def _progress_bar(args, index: int, split_run: SplitRun, n_runs: int) -> tqdm:
                 file=sys.stderr, desc=f"split {index + 1}/{n_runs}", unit="epoch", leave=False,
                 mininterval=_TERMINAL_REDRAW_S if terminal else _LOG_REDRAW_S,
                 bar_format=None if terminal else _LOG_FORMAT)
-
-
-def _train(args, index: int, split_run: SplitRun, n_runs: int) -> dict:
-    split_dir = args.out / f"split-{split_run.split_seed:02d}" if args.out else None
-    bar = _progress_bar(args, index, split_run, n_runs)
-
-    def progress(network, logs):
-        postfix = {"loss": f"{sum(logs['loss']):.3f}"}
-        if "accuracy" in logs:
-            postfix["test"] = f"{logs['accuracy']['test'][-1]:.1f}%"
-        bar.set_postfix(postfix, refresh=False)  # update() redraws, at most every mininterval
-        bar.update(1)
-
-    with bar:
-        split_run.fit(out_dir=split_dir, callbacks=[progress])
-    result = split_run.results()
-    print(f"split seed {result['seed']}: train {result['train_accuracy']:.2f} %, "
-          f"test {result['test_accuracy']:.2f} %", file=sys.stderr)
-    if split_dir:
-        split_dir.mkdir(parents=True, exist_ok=True)
-        split_run.save(split_dir / "checkpoint.npz")
-        _, meta = split_run.network.state()
-        plots.training_curves(meta["history"], split_dir / "curves.png",
-                              title=f"split seed {result['seed']}")
-        plots.confusion_matrix(result["confusion"], split_run.dataset.class_names,
-                               split_dir / "confusion.png")
-        write_json(split_dir / "metrics.json", {**result, "history": meta["history"]})
-    return result
