@@ -40,9 +40,10 @@ _POSITIVE = ("a finite number > 0",
 # layers 1..k is flat from k = 2 and drops a few points past ~16 (200 epochs, 2 to 64 layers).
 MAX_LAYERS = 32
 
-# Vectors sent through the physics in one forward call, at most: a batch's host memory is a few
-# float32 arrays of this many vectors x (values + sensors), ~20 MB each at the acoustic medium's
-# 20 + 20, whatever the dataset's size. Larger batches and evaluations go through in blocks.
+# Vectors sent through the physics in one forward call, at most: a batch's host memory is float32
+# arrays of this many vectors x (values + sensors), ~20 MB each and ~300 MB in all at the acoustic
+# medium's 20 + 20 (measured), whatever the dataset's size. Larger batches and evaluations go
+# through in blocks.
 FORWARD_VECTORS = 1 << 18
 
 _ACCEPTED = {"layers": _whole(1, MAX_LAYERS), "epochs": _whole(1), "theta": _POSITIVE, "lr": _POSITIVE,
