@@ -26,6 +26,7 @@ def prepare(work: Path) -> None:
                                                               for i in range(60)))
     (work / "latin1.csv").write_bytes("x,label\n1,a\n2,caf\xe9\n".encode("latin-1"))
     (work / "huge.csv").write_text("x,label\n1,a\n1e39,b\n")
+    (work / "ragged.csv").write_text("x,y,label\n1,2,a\n3,b\n")
     (work / "wide.csv").write_text(",".join(f"f{i}" for i in range(18)) + ",kind\n"
                                    + "".join(",".join(["1"] * 18) + f",{'abc'[i % 3]}\n" for i in range(30)))
     assert main(["train", "--dataset", "builtin:iris", "--device", QUIET, "--epochs", "2",
@@ -62,6 +63,8 @@ CASES = [
      "dataset {w}/latin1.csv is not UTF-8 text (line 3 has byte 0xe9); save it as UTF-8 CSV"),
     ("dataset value beyond float32", [*TRAIN, "--dataset", "{w}/huge.csv", "--label-column", "label"],
      "{w}/huge.csv line 3, column 'x': value '1e39' is beyond float32's range"),
+    ("dataset row missing a field", [*TRAIN, "--dataset", "{w}/ragged.csv", "--label-column", "label"],
+     "{w}/ragged.csv line 3 has 2 fields, header has 3"),
     ("no such label column", [*TRAIN, "--dataset", "{w}/blobs.csv", "--label-column", "nope"],
      "{w}/blobs.csv has no column 'nope'"),
     ("CSV without --label-column", [*TRAIN, "--dataset", "{w}/blobs.csv"], "a CSV dataset needs --label-column"),
@@ -73,7 +76,8 @@ CASES = [
     ("--resume truncated", ["train", "--resume", "{w}/truncated.npz"],
      "checkpoint {w}/truncated.npz cannot be read, truncated or corrupt (BadZipFile"),
     ("--resume a folder", ["train", "--resume", "{w}/a-folder"], "checkpoint {w}/a-folder is a directory"),
-    ("--resume a foreign .npz", ["train", "--resume", "{w}/foreign.npz"], "{w}/foreign.npz is not a phyll checkpoint"),
+    ("--resume a foreign .npz", ["train", "--resume", "{w}/foreign.npz"],
+     "{w}/foreign.npz is not a phyll checkpoint (no metadata); give a .npz phyll train saved"),
     ("--resume a config out of range", ["train", "--resume", "{w}/deep.npz"],
      "checkpoint {w}/deep.npz has a config this phyll cannot train: layers must be a whole number in [1, 32]"),
     ("--resume fewer epochs", ["train", "--resume", "{w}/run/split-00/checkpoint.npz", "--epochs", "1"],

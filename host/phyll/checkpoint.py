@@ -55,7 +55,7 @@ def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     except _UNREADABLE as exc:
         raise _unreadable(path, exc) from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is a numpy array file, not a phyll checkpoint (.npz)")
+        raise ValueError(f"{path} is a numpy array file, not a phyll checkpoint; give a .npz phyll train saved")
     try:
         with loaded as archive:
             document = str(archive[_META_KEY]) if _META_KEY in archive.files else None
@@ -64,7 +64,7 @@ def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     except _UNREADABLE as exc:
         raise _unreadable(path, exc) from None
     if meta is None:
-        raise ValueError(f"{path} is not a phyll checkpoint (no metadata)")
+        raise ValueError(f"{path} is not a phyll checkpoint (no metadata); give a .npz phyll train saved")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"{path} has checkpoint format {found!r}, expected {FORMAT!r}")
