@@ -146,3 +146,18 @@ def test_a_real_sigterm_from_outside_exits_143_with_a_checkpoint(blobs_csv, tmp_
     assert child.returncode == 143, err
     assert "stopped by SIGTERM" in err and (tmp_path / "split-00" / "checkpoint-interrupted.npz").is_file()
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
+
+
+def test_a_stop_in_the_second_of_three_splits_keeps_the_first_and_names_the_third(
+        blobs_csv, tmp_path, capsys, signals_fail_unless_handled):
+    per_split = EPOCHS * EPOCH + 3 * EVALUATION
+    code = main(["train", "--dataset", str(blobs_csv), "--label-column", "kind", "--epochs", str(EPOCHS),
+                 "--splits", "3", "--device", device(per_split + 4 * EPOCH + 1), "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert code == 143 and summary["status"] == "interrupted"
+    assert [s["seed"] for s in summary["splits"]] == [0] and summary["test_accuracy"] == summary["splits"][0]["test_accuracy"]
+    assert summary["stopped_split"]["seed"] == 1 and summary["stopped_split"]["epochs"] == 4
+    assert (tmp_path / "split-00" / "checkpoint.npz").is_file()
+    assert (tmp_path / "split-01" / "checkpoint-interrupted.npz").is_file()
+    assert err.endswith("; splits not started: seeds 2; run them with the same flags and --seed 2 --splits 1")

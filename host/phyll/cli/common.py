@@ -9,6 +9,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..checkpoint import replacing
 from ..data import DataError
@@ -85,7 +86,7 @@ class StopSignals:
         self.received: int | None = None
         self._holding = False
         self._pending: int | None = None  # received while held
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():  # only it may set handlers

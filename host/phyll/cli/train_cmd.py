@@ -136,14 +136,15 @@ class _Run:
             for index, split_run in enumerate(runs):
                 self._train(index, split_run, len(runs))
             return self._completed(device)
-        except TrainingInterrupted as stopped:
-            return self._stopped(device, stopped)
+        except TrainingInterrupted as stopped:  # raised by the current split's fit
+            return self._stopped(device, stopped, self.current)
         except (StopRequested, KeyboardInterrupt, *USER_ERRORS) as exc:
-            if self.current is not None:  # stopped outside an epoch: the split is saved as it is
-                return self._stopped(device, self.current.interrupted(exc, self._split_dir(self.current),
-                                                                      self.resume_flags))
-            if stop_signal(exc) is not None:  # nothing trained since the last split's files
-                return self._stopped(device, None, exc)
+            if (split_run := self.current) is not None:  # stopped outside an epoch: saved as it is
+                stopped = split_run.interrupted(exc, self._split_dir(split_run), self.resume_flags)
+                return self._stopped(device, stopped, split_run)
+            if (signum := stop_signal(exc)) is not None:  # nothing trained since the last split's files
+                done = f"after {len(self.results)} completed split(s)" if self.results else "before training began"
+                return self._ended(device, signum, f"stopped by {signal.Signals(signum).name} {done}")
             self._summary(device, "failed", str(exc))  # the device or its shape was refused
             return fail(str(exc))
         finally:
@@ -191,19 +192,18 @@ class _Run:
               f"eval {summary['physical_passes']['eval']}")
         return 0
 
-    def _stopped(self, device, stopped: TrainingInterrupted | None, exc: BaseException | None = None) -> int:
-        signum = stopped.signum if stopped else stop_signal(exc)
-        if stopped:
-            message = str(stopped)
-            split = {"seed": self.current.split_seed, "epochs": stopped.epoch,
-                     "checkpoint": str(stopped.checkpoint_path) if stopped.checkpoint_path else None,
-                     "evaluations": asdict(self.current.network.history)["evaluations"]}
-        else:
-            message = f"stopped by {signal.Signals(signum).name} " + (
-                f"after {len(self.results)} completed split(s)" if self.results else "before training began")
-            split = None
+    def _stopped(self, device, stopped: TrainingInterrupted, split_run) -> int:
+        """`split_run` stopped, its last completed epoch saved (or not, as `stopped` says)."""
+        network = split_run.network
+        split = {"seed": split_run.split_seed, "epochs": stopped.epoch,
+                 "checkpoint": str(stopped.checkpoint_path) if stopped.checkpoint_path else None,
+                 "physical_passes": dict(network.passes),  # of its completed epochs
+                 "evaluations": asdict(network.history)["evaluations"]}
+        return self._ended(device, stopped.signum, str(stopped), split)
+
+    def _ended(self, device, signum: int | None, message: str, stopped_split: dict | None = None) -> int:
         message += self._not_started_note()
-        self._summary(device, "failed" if signum is None else "interrupted", message, split)
+        self._summary(device, "failed" if signum is None else "interrupted", message, stopped_split)
         return fail(message, 1 if signum is None else 128 + signum)
 
     def _not_started_note(self) -> str:
@@ -211,8 +211,8 @@ class _Run:
         rest = self.seeds[started:]
         if not rest:
             return ""
-        return (f"; the splits with seeds {', '.join(map(str, rest))} did not start: run them with the "
-                f"same flags and --seed {rest[0]} --splits {len(rest)}")
+        return (f"; splits not started: seeds {', '.join(map(str, rest))}; run them with the same flags "
+                f"and --seed {rest[0]} --splits {len(rest)}")
 
     def _summary(self, device, status: str, error: str | None = None,
                  stopped_split: dict | None = None) -> dict:
