@@ -11,14 +11,17 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from phyll.cli import main
+from phyll.cli.common import StopSignals
 from phyll.emulator import firmware
 from phyll.media.acoustic import AcousticCavity
+from phyll.training import StopRequested
 
 needs_micropython = pytest.mark.skipif(
     firmware.find_micropython() is None,
@@ -161,3 +164,28 @@ def test_a_stop_in_the_second_of_three_splits_keeps_the_first_and_names_the_thir
     assert (tmp_path / "split-00" / "checkpoint.npz").is_file()
     assert (tmp_path / "split-01" / "checkpoint-interrupted.npz").is_file()
     assert err.endswith("; splits not started: seeds 2; run them with the same flags and --seed 2 --splits 1")
+
+
+def test_a_repeated_signal_is_ignored_while_stopping_and_held_files_finish_first(signals_fail_unless_handled):
+    with StopSignals() as signals:
+        with pytest.raises(StopRequested, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the handler has run by now
+        os.kill(os.getpid(), signal.SIGTERM)  # while it saves: ignored
+        os.kill(os.getpid(), signal.SIGHUP)
+    with StopSignals() as signals:
+        with pytest.raises(StopRequested, match="SIGHUP"):
+            with signals.held():
+                os.kill(os.getpid(), signal.SIGHUP)
+                finished = True  # the block runs to its end first
+        assert finished
+    with StopSignals() as signals, signals.held(stop_after=False):
+        os.kill(os.getpid(), signal.SIGTERM)  # the run has ended: nothing left to stop
+
+
+def test_a_signal_ignored_before_phyll_stays_ignored(signals_fail_unless_handled):
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup leaves it
+    with StopSignals():
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.01)
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
