@@ -179,8 +179,12 @@ def test_a_repeated_signal_is_ignored_while_stopping_and_held_files_finish_first
                 os.kill(os.getpid(), signal.SIGHUP)
                 finished = True  # the block runs to its end first
         assert finished
-    with StopSignals() as signals, signals.held(stop_after=False):
+    with StopSignals() as signals:
+        signals.settle()
         os.kill(os.getpid(), signal.SIGTERM)  # the run has ended: nothing left to stop
+        with signals.held():
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
 
 
 def test_a_signal_ignored_before_phyll_stays_ignored(signals_fail_unless_handled):

@@ -76,8 +76,8 @@ class StopSignals:
     raises StopRequested in the main thread; repeats are ignored, so the checkpoint being written
     is finished. A signal set to be ignored (`nohup` ignores SIGHUP) stays ignored.
 
-    `held()` delays a stop until a block is done, so files are written whole; then it stops the
-    run, unless stop_after is False (the run has ended anyway).
+    `held()` delays a stop until a block is done, so files are written whole. `settle()` says the
+    run has ended: a signal from then on has nothing left to stop and is ignored.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -85,6 +85,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._holding = False
+        self._settled = False
         self._pending: int | None = None  # received while held
         self._previous: dict[int, Any] = {}
 
@@ -100,7 +101,7 @@ class StopSignals:
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame) -> None:
-        if self.received is not None:
+        if self.received is not None or self._settled:
             return
         self.received = signum
         if self._holding:
@@ -109,16 +110,18 @@ class StopSignals:
             raise StopRequested(signum)
 
     @contextmanager
-    def held(self, stop_after: bool = True):
+    def held(self):
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
-        if self._pending is not None:
+        if self._pending is not None and not self._settled:
             signum, self._pending = self._pending, None
-            if stop_after:
-                raise StopRequested(signum)
+            raise StopRequested(signum)
+
+    def settle(self) -> None:
+        self._settled = True
 
 
 def checkpoint_device_url(meta: dict, path: Path, given: str | None) -> str:

@@ -174,8 +174,9 @@ class _Run:
         with bar:
             split_run.fit(out_dir=split_dir, callbacks=[progress], resume_flags=self.resume_flags)
         result = split_run.results()
-        # A stop now comes after this split's files are whole; after the last split, none is needed.
-        with self.signals.held(stop_after=index + 1 < n_runs):
+        if index + 1 == n_runs:
+            self.signals.settle()  # all trained: what is left is writing it down
+        with self.signals.held():  # a stop comes after this split's files are whole
             print(f"split seed {result['seed']}: train {result['train_accuracy']:.2f} %, "
                   f"test {result['test_accuracy']:.2f} %", file=sys.stderr)
             if split_dir:
@@ -216,16 +217,16 @@ class _Run:
 
     def _summary(self, device, status: str, error: str | None = None,
                  stopped_split: dict | None = None) -> dict:
+        self.signals.settle()  # the run has ended, however: a signal now would only cut its report
         summary = {"status": status, "error": error, **summarize(self.results, _describe(device))}
         if stopped_split:
             summary["stopped_split"] = stopped_split
         summary["config"] = {"device": self.plan.url, "dataset": self.plan.dataset.source,
                              "label_column": self.plan.dataset.label_column}
-        with self.signals.held(stop_after=False):  # the run has ended: files first, whatever comes
-            if self.args.out:
-                write_json(self.args.out / "metrics.json", summary)
-            if self.args.json_out:
-                write_json(self.args.json_out, summary)
+        if self.args.out:
+            write_json(self.args.out / "metrics.json", summary)
+        if self.args.json_out:
+            write_json(self.args.json_out, summary)
         return summary
 
 
