@@ -9,6 +9,9 @@ and firmware/README.md); CONTROL_FD a socket to whoever started the board, throu
 frame loop hands the link to the REPL (below). The process ends when the link hangs up. After a
 REPL request MicroPython stays at its REPL on the same pty until the link hangs up; CPython, which
 has no such REPL, holds the link open until then.
+
+Flashed as board.py onto an emulated MicroPython board (`phyll emulate --fs DIR`, `phyll flash
+--board emu`), main.py calls main() with no arguments: see serve_on_board.
 """
 import os
 import select
@@ -45,15 +48,16 @@ def make_hal(channel):
     return EmuHal(channel, description)
 
 
-def make_server(channel_fd):
+def make_server(channel_fd, tx=None):
+    """tx: the stream replies go to (default stdout)."""
     from phyllfw.link import StreamLink
     from phyllfw.server import FrameServer
 
     hal = make_hal(open(channel_fd, "r+b", buffering=0))
-    rx, tx = _stdio()
+    rx, stdout = _stdio()
     # The host's pty master was made non-blocking before this process started (the unix port
     # has no fcntl): reads return what has arrived, so the loop may read ahead.
-    link = StreamLink(rx, tx, nonblocking=True)
+    link = StreamLink(rx, tx or stdout, nonblocking=True)
     return FrameServer(link, hal, BOARD, in_flight=IN_FLIGHT, watchdog_ms=WATCHDOG_MS, rx_frames=RX_FRAMES)
 
 
@@ -61,7 +65,10 @@ def _parent(path):
     return path.rsplit("/", 1)[0] if "/" in path else "."
 
 
-def main(argv):
+def main(argv=None):
+    if argv is None:
+        serve_on_board()
+        return
     if len(argv) != 3 or not (argv[1].isdigit() and argv[2].isdigit()):
         sys.stderr.write("usage: %s CHANNEL_FD CONTROL_FD  (inherited sockets to the medium server "
                          "and to whoever started the board)\n" % argv[0])
@@ -75,6 +82,43 @@ def main(argv):
         sys.exit(1)
     if server.repl_requested:
         hand_over_to_repl(control)
+
+
+_board_control = []  # the emulated board's control socket, opened once per boot
+
+
+def serve_on_board():
+    """Serve frames as board.py of an emulated MicroPython board, until REPL or a hang-up.
+
+    The board (host/phyll/emulator/board.py) names the medium channel and the control socket in
+    the environment. Its stdout is the board's console, so replies go to stdin, the pty master,
+    opened for reading and writing. The link is blocking at the REPL; the loop asks for a
+    non-blocking one ("N") and gives it back ("R"), and then returns: the board's own REPL takes
+    the link, as a board's does when its main.py ends.
+    """
+    channel_fd = os.getenv("PHYLL_EMU_CHANNEL_FD")
+    control_fd = os.getenv("PHYLL_EMU_CONTROL_FD")
+    if channel_fd is None or control_fd is None:
+        raise RuntimeError("boards/emu.py as board.py runs on an emulated board (phyll emulate --fs) "
+                           "only: PHYLL_EMU_CHANNEL_FD and PHYLL_EMU_CONTROL_FD are not set")
+    if not _board_control:
+        _board_control.append(open(int(control_fd), "r+b", buffering=0))
+    control = _board_control[0]
+    _ask(control, b"N")
+    try:
+        make_server(int(channel_fd), tx=sys.stdin.buffer).serve()
+    finally:
+        _ask(control, b"R")
+
+
+def _ask(control, request):
+    control.write(request)
+    answer = control.read(1)
+    if answer == b"E":
+        raise RuntimeError("the emulated board serves its medium to one firmware run per boot: "
+                           "soft-reset it (Ctrl-D at its REPL) to run the firmware again")
+    if answer != b"K":
+        raise RuntimeError("the emulated board did not answer %r on its control socket" % request)
 
 
 def hand_over_to_repl(control):

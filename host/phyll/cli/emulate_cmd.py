@@ -7,13 +7,18 @@ The first line printed is the device's serial path (flushed at once), for script
 
 When a host sends REPL, it says so on stderr and how to attach (`mpremote connect PATH resume`),
 and keeps the emulator up until Ctrl-C or SIGTERM.
+
+With --fs DIR it emulates a MicroPython board instead (emulator/board.py): the unix port's REPL
+with DIR as its flash, to rehearse `phyll devices` and `phyll flash --board emu` on.
 """
 from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 from ..emulator import RUNTIMES, Emulator, start_emulator
+from ..emulator.board import DEFAULT_FLASH_BYTES, EmulatedBoard, start_board
 from ..urls import parse_value
 from .common import USER_ERRORS, fail
 
@@ -38,6 +43,12 @@ def register(subparsers) -> None:
                    help="firmware interpreter: MicroPython's unix port, or CPython (default auto)")
     p.add_argument("--max-batch", type=int, default=0,
                    help="vectors per EXCITE the device advertises (default: the protocol bound)")
+    p.add_argument("--fs", type=Path, metavar="DIR",
+                   help="emulate a MicroPython board instead, with DIR (made if missing) as its flash: a "
+                   "blank one sits at its REPL; flash it with `phyll flash --board emu --port PATH`")
+    p.add_argument("--fs-size", type=int, default=DEFAULT_FLASH_BYTES, metavar="BYTES",
+                   help=f"the board's flash size (default {DEFAULT_FLASH_BYTES}): what statvfs reports, "
+                   "and where writes fail")
     p.add_argument("options", nargs="*", metavar="OPTION=VALUE",
                    help="medium options, as in a sim:// URL (e.g. noise=0 tones=5)")
     p.set_defaults(run=run)
@@ -50,10 +61,17 @@ def run(args) -> int:
         return fail(str(exc))
     if args.seed is not None:
         options["seed"] = args.seed
+    if args.fs is not None and (args.baud is not None or args.runtime == "cpython"):
+        return fail("--fs emulates a MicroPython board on the unix port, over a pty: without --baud or "
+                    "--runtime cpython")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        emulator = start_emulator(args.medium, options, runtime=args.runtime, baud=args.baud,
-                                  max_batch=args.max_batch)
+        if args.fs is not None:
+            emulator = start_board(args.medium, args.fs, options, flash_bytes=args.fs_size,
+                                   max_batch=args.max_batch)
+        else:
+            emulator = start_emulator(args.medium, options, runtime=args.runtime, baud=args.baud,
+                                      max_batch=args.max_batch)
         with emulator:
             return _serve(emulator, args)
     except _Terminated:
@@ -66,9 +84,16 @@ def run(args) -> int:
 
 def _serve(emulator: Emulator, args) -> int:
     print(emulator.path, flush=True)
-    print(f"phyll: emulating {emulator.medium.name!r} with the {emulator.runtime.name} firmware "
-          f"(pid {emulator.pid}) on {emulator.path}" + (f" at {args.baud} baud" if args.baud else "")
-          + "; Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
+    if isinstance(emulator, EmulatedBoard):
+        started = "runs its main.py" if (emulator.flash / "main.py").is_file() else "is blank: it sits at its REPL"
+        print(f"phyll: emulating a MicroPython board on {emulator.path} (pid {emulator.pid}), its flash "
+              f"{emulator.flash} ({emulator.flash_bytes} bytes), medium {emulator.medium.name!r}; it {started}. "
+              f"Flash it with `phyll flash --board emu --port {emulator.path}`; Ctrl-C or SIGTERM stops it",
+              file=sys.stderr, flush=True)
+    else:
+        print(f"phyll: emulating {emulator.medium.name!r} with the {emulator.runtime.name} firmware "
+              f"(pid {emulator.pid}) on {emulator.path}" + (f" at {args.baud} baud" if args.baud else "")
+              + "; Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
     announced = False
     try:
         while (ended := emulator.exit_status(_POLL_S)) is None:
