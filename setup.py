@@ -33,9 +33,12 @@ extensions = [
 ]
 
 # The MicroPython firmware ships inside the package as phyll._firmware, so an installed phyll can
-# run the very same firmware for emu:// devices (and hand it to users to flash).
-_FIRMWARE = {f"phyll._firmware.{sub}": f"firmware/micropython/{sub.replace('.', '/')}"
-             for sub in ("boards", "cpython", "phyllfw", "phyllfw.hal")}
+# run the very same firmware for emu:// devices and `phyll flash` it: main.py, boards/, phyllfw/
+# (and cpython/, the emulator's CPython shims), the tree firmware/micropython/ deploys. Its tests/
+# stay in the checkout. tests/test_package_data.py builds this and compares it with the repo.
+_FIRMWARE = {"phyll._firmware": "firmware/micropython",
+             **{f"phyll._firmware.{sub}": f"firmware/micropython/{sub.replace('.', '/')}"
+                for sub in ("boards", "cpython", "phyllfw", "phyllfw.hal")}}
 
 setup(
     packages=find_packages("host") + ["phyll.kernels", *_FIRMWARE],
