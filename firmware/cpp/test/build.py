@@ -9,7 +9,9 @@
    unoptimised (it compiles 3x faster), all with
    AddressSanitizer + UndefinedBehaviorSanitizer unless --no-sanitize or the compiler has no
    sanitizer runtime (then it says so and builds without);
-3. builds DIR/phyll-cpp-host, the protocol on stdin/stdout with a linear test medium (host/);
+3. builds DIR/phyll-cpp-host, the protocol on stdin/stdout with a linear test medium or the
+   emulator's medium channel (host/), under the same sanitizers (the emulator's own copy is
+   targets.py's, optimised and cached);
 4. compiles src/main.cpp (the Arduino entry) once per board with -fsyntax-only against
    test/arduino_api/, declarations of the Arduino calls the board code makes: it catches C++
    errors in the board code, not differences between real cores (no PlatformIO here);
@@ -34,9 +36,9 @@ VECTORS = REPO / "docs" / "protocol-vectors.json"
 BOARDS = ("PHYLL_BOARD_ESP32_DEVKITC", "PHYLL_BOARD_RP2_PICO")
 HOST_LINK = CPP / "host" / "posix_stdio_link.cpp"
 
-BASE_FLAGS = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-g"]
-# Firmware sources build for 32-bit MCUs: conversions that are harmless on x86-64 may not be.
-FIRMWARE_FLAGS = ["-Wpedantic", "-Wshadow", "-Wconversion", "-Wsign-conversion", "-Wcast-align", "-Wdouble-promotion"]
+sys.path.insert(0, str(CPP))
+from targets import BASE_FLAGS, FIRMWARE_FLAGS  # noqa: E402  (the flags every firmware build shares)
+
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
@@ -105,8 +107,7 @@ def build(out: Path, sanitize: bool) -> tuple[Path, Path]:
     # the harness also checks the host build's link on real pipes
     run([cxx, *flags, *(str(built[s]) for s, _ in firmware + harness), str(built[HOST_LINK]), "-o", str(tests)])
     host_exe = out / "phyll-cpp-host"
-    core = [str(built[s]) for s, _ in firmware if s.parent.name == "core"]
-    run([cxx, *flags, *core, *(str(built[s]) for s, _ in host), "-o", str(host_exe)])
+    run([cxx, *flags, *(str(built[s]) for s, _ in firmware + host), "-o", str(host_exe)])
     for board in BOARDS:
         run([cxx, *BASE_FLAGS, *FIRMWARE_FLAGS, "-fsyntax-only", f"-D{board}", "-I", str(CPP / "test" / "arduino_api"),
              "-I", str(CPP / "src"), str(CPP / "src" / "main.cpp")])
