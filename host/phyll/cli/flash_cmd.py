@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..flash import probe
+from ..flash.probe import await_answer
 from ..flash.boards import cpp_board, cpp_firmware_name, cpp_project, micropython_board, micropython_board_names
 from ..flash.deploy import deploy, hand_back_to_repl
 from ..flash.find import find_cpp_port, find_micropython_port
@@ -27,6 +28,7 @@ from .common import USER_ERRORS, fail
 
 FIRMWARES = ("micropython", "cpp")
 _UF2_WAIT_S = 30.0
+_BOOT_S = 10.0
 
 
 def register(subparsers) -> None:
@@ -70,9 +72,11 @@ def run(args) -> int:
         port = args.port
         report: dict = {}
         if args.micropython:
-            port = _micropython(args, report)
-            if port is None:
+            port = _micropython(args, report) or args.port  # not known after --wait 0: --port, or auto
+            if args.dry_run:
                 return 0
+            if args.board and port != "auto":
+                await_answer(port, _BOOT_S)  # MicroPython's first boot after its flash was written
         if args.board:
             report.update(_firmware(args, port))
     except USER_ERRORS as exc:
@@ -95,8 +99,8 @@ def _to_repl(args) -> int:
     if args.port == "auto":
         raise ValueError("--to-repl needs --port PORT")
     hand_back_to_repl(args.port, probe(args.port), "put MicroPython on it (phyll flash --micropython FILE)", _say)
-    print(f"{args.port} is at MicroPython's REPL: mpremote connect {args.port} resume ... "
-          "(resume: no soft reset, which would start the firmware again)")
+    print(f"{args.port} is at MicroPython's REPL: mpremote connect {args.port} resume ...; the firmware starts "
+          "again at the board's next reset from its friendly REPL (Ctrl-D) or power-up")
     return 0
 
 

@@ -173,3 +173,14 @@ def probe_all(urls: list[str], timeout: float = PROBE_TIMEOUT_S) -> list[Probe]:
         return []
     with ThreadPoolExecutor(min(_PARALLEL, len(urls))) as pool:
         return list(pool.map(lambda url: probe(url, timeout), urls))
+
+
+def await_answer(url: str, within: float) -> Probe:
+    """probe() until something answers (a board booting MicroPython after its flash was
+    written), at most `within` seconds; the last answer."""
+    deadline = time.monotonic() + within
+    while True:
+        found = probe(url)
+        if found.state in ("phyll", "micropython") or time.monotonic() > deadline:
+            return found
+        time.sleep(0.25)
