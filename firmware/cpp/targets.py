@@ -8,6 +8,8 @@ Targets:
               medium channel (--medium-fd); system g++ (or CXX), -O2. emu://...?firmware=cpp
   mps2-an385  phyll-cpp-mps2-an385.elf: Cortex-M3 image for qemu-system-arm -M mps2-an385 (arm/mps2):
               UART0 the host link, UART1 the medium channel, SysTick. emu://...?firmware=cpp-arm
+  rp2040      phyll-cpp-rp2040.elf: Cortex-M0+ image of the metasurface rig with the RP2040's memory
+              map (arm/rp2040), built for the flash and RAM a Pico must hold (firmware/README.md)
 
 A build lands in CACHE/firmware-cpp/TARGET-HASH/ (CACHE: --cache, else $PHYLL_CACHE_DIR, else
 $XDG_CACHE_HOME/phyll or ~/.cache/phyll). HASH covers every file under src/, host/ and arm/, this
@@ -104,6 +106,14 @@ TARGETS = {
         ("-mcpu=cortex-m3", "-O2", *ARM_FLAGS, *FIRMWARE_FLAGS),
         (*ARM_LINK_FLAGS, "-T", str(CPP / "arm" / "mps2" / "mps2_an385.ld")),
         Budget(flash=4096 * KIB, ram=4096 * KIB)),
+    "rp2040": Target(
+        "rp2040", "phyll-cpp-rp2040.elf", "ARM_CXX", "arm-none-eabi-g++",
+        "install the Arm GNU toolchain (Debian: apt-get install gcc-arm-none-eabi)",
+        CORE + ("src/hal/metasurface_hal.cpp", "src/hal/adf4351.cpp") + CORTEX_M + ("arm/rp2040/*.cpp",),
+        # As platformio.ini's env:pico: 4 reply slots; -Os as PlatformIO builds.
+        ("-mcpu=cortex-m0plus", "-Os", "-DPHYLL_IN_FLIGHT=4", *ARM_FLAGS, *FIRMWARE_FLAGS),
+        (*ARM_LINK_FLAGS, "-T", str(CPP / "arm" / "rp2040" / "rp2040.ld")),
+        Budget(flash=2048 * KIB, ram=264 * KIB)),
 }
 ARM_TARGETS = tuple(name for name, target in TARGETS.items() if target.budget)
 

@@ -18,7 +18,7 @@ constexpr uint32_t kTxPending = 1u << 0, kRxPending = 1u << 1;              // I
 
 }  // namespace
 
-CmsdkUart::CmsdkUart(uint32_t base, uint8_t* ring, size_t ring_size) : base_(base), ring_(ring), mask_(ring_size - 1) {}
+CmsdkUart::CmsdkUart(uint32_t base, uint8_t* ring, size_t ring_size) : base_(base), ring_(ring, ring_size) {}
 
 volatile uint32_t& CmsdkUart::reg(uint32_t offset) const { return cortex_m::reg(base_ + offset); }
 
@@ -36,11 +36,7 @@ size_t CmsdkUart::write(const uint8_t* data, size_t n) {
 }
 
 size_t CmsdkUart::read(uint8_t* into, size_t max) {
-  size_t got = 0;
-  size_t tail = tail_;
-  const size_t head = head_;
-  while (got < max && tail != head) into[got++] = ring_[tail++ & mask_];
-  tail_ = tail;
+  const size_t got = ring_.pop(into, max);
   if (paused_ && got) {
     // Room again: take what waited in the UART (its arrival raised no interrupt), then listen.
     cortex_m::mask_interrupts();
@@ -69,14 +65,12 @@ void CmsdkUart::on_tx_interrupt() { reg(kIntStatus) = kTxPending; }
 
 void CmsdkUart::take_received() {
   while (reg(kState) & kRxFull) {
-    const size_t head = head_;
-    if (head - tail_ > mask_) {
+    if (ring_.full()) {
       paused_ = true;
       reg(kCtrl) = reg(kCtrl) & ~kRxInterrupt;
       return;
     }
-    ring_[head & mask_] = static_cast<uint8_t>(reg(kData));
-    head_ = head + 1;
+    ring_.push(static_cast<uint8_t>(reg(kData)));
   }
 }
 

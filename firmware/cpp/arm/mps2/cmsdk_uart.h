@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../cortex_m/byte_ring.h"
+
 namespace mps2 {
 
 class CmsdkUart {
@@ -26,7 +28,7 @@ class CmsdkUart {
 
   size_t read(uint8_t* into, size_t max);        // what has arrived; never waits
   size_t write(const uint8_t* data, size_t n);   // what the transmitter takes now; never waits
-  bool readable() const { return head_ != tail_; }
+  bool readable() const { return !ring_.empty(); }
   bool writable() const;
 
   // The TX interrupt, while waiting for room: on only inside wait_writable-style loops, since
@@ -41,10 +43,7 @@ class CmsdkUart {
   void take_received();  // from the UART into the ring while there is room (interrupts masked)
 
   uint32_t base_;
-  uint8_t* ring_;
-  size_t mask_;
-  volatile size_t head_ = 0;  // written by the RX interrupt
-  volatile size_t tail_ = 0;  // written by read()
+  cortex_m::ByteRing ring_;
   volatile bool paused_ = false;  // RX interrupt off: the ring was full
 };
 
