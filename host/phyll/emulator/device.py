@@ -16,7 +16,7 @@ from .errors import EmulatorError
 from .runner import Emulator, start_emulator
 from .uart import BITS_PER_BYTE
 
-EMULATOR_OPTIONS = ("baud", "runtime", "max_batch")
+EMULATOR_OPTIONS = ("baud", "firmware", "runtime", "max_batch")
 
 
 class EmulatedDevice(Device):
@@ -65,17 +65,20 @@ class EmulatedDevice(Device):
         return f"{where} {what}: {exc}"
 
 
-def open_emulated_device(spec: str, medium_options: dict | None = None, *, runtime: str = "auto",
-                         baud: int | None = None, max_batch: int = 0, url: str = "",
+def open_emulated_device(spec: str, medium_options: dict | None = None, *, firmware: str = "micropython",
+                         runtime: str = "auto", baud: int | None = None, max_batch: int = 0, url: str = "",
                          link: LinkOptions | None = None) -> EmulatedDevice:
     """Load medium `spec` with `medium_options`, start the firmware on it, open it as a Device.
+
+    firmware: "micropython" (runtime: auto, micropython or cpython), "cpp" or "cpp-arm".
 
     link: the link options (timeout, retries, ...); with baud and no timeout of its own, the
     default timeouts grow by the frames' wire time.
     """
     medium_options = dict(medium_options or {})
     link = link or LinkOptions()
-    emulator = start_emulator(spec, medium_options, runtime=runtime, baud=baud, max_batch=max_batch)
+    emulator = start_emulator(spec, medium_options, firmware=firmware, runtime=runtime, baud=baud,
+                              max_batch=max_batch)
     if baud is not None:
         medium = emulator.medium
         bytes_per_vector = 2 * (medium.n_actuators + medium.n_sensors)  # an upper bound both ways
@@ -86,7 +89,8 @@ def open_emulated_device(spec: str, medium_options: dict | None = None, *, runti
         if link.timeout == defaults.timeout:
             wire["timeout"] = defaults.timeout + 64 * BITS_PER_BYTE / baud
         link = link.with_settings(**wire)
-    url = url or _url(spec, {**medium_options, "runtime": runtime if runtime != "auto" else None,
+    url = url or _url(spec, {**medium_options, "firmware": firmware if firmware != "micropython" else None,
+                             "runtime": runtime if runtime != "auto" else None,
                              "baud": baud, "max_batch": max_batch or None})
     try:
         return EmulatedDevice(emulator, url, link)

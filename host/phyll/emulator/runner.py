@@ -5,6 +5,10 @@
     MediumServer thread here (numpy medium)                     (or, with baud=, a UartRelay to
         +  control socket: the REPL hand-over                    a second pty whose slave is `path`)
 
+The firmware process is the MicroPython firmware's interpreter, the C++ firmware's host build
+(phyll-cpp-host --medium-fd FD), or qemu-system-arm running its ARM image, whose UART0 is the
+pty and UART1 the medium channel (firmware.py). The C++ firmware has no REPL: no control socket.
+
 The host opens `path` like any serial port. The emulator keeps one slave descriptor open for its
 whole life, so hosts may come and go (`phyll emulate`); the firmware ends when that descriptor is
 closed (it sees the link hang up) and is terminated, then killed, if it does not. Nothing outlives
@@ -31,7 +35,7 @@ import weakref
 
 from ..media import Medium, load_medium
 from .errors import EmulatorError
-from .firmware import BOARD, firmware_dir, select_runtime
+from .firmware import select_runtime
 from .medium_server import MediumServer
 from .scales import Scales, declared_full_scale, derive_scales
 from .uart import UartRelay
@@ -47,13 +51,14 @@ _hooks_installed = False
 class Emulator:
     """The firmware serving `medium` on a pty. Owns the medium: close() closes it.
 
-    runtime: "auto" | "micropython" | "cpython"; baud: UART pace (None = as fast as the pty);
+    firmware: "micropython" | "cpp" | "cpp-arm"; runtime: the MicroPython firmware's interpreter,
+    "auto" | "micropython" | "cpython"; baud: UART pace (None = as fast as the pty);
     max_batch: vectors per EXCITE the device advertises (0 = the protocol bound);
     probe: a twin of `medium` measured when the medium declares no sensor full scale.
     """
 
-    def __init__(self, medium: Medium, *, runtime: str = "auto", baud: int | None = None,
-                 max_batch: int = 0, probe: Medium | None = None) -> None:
+    def __init__(self, medium: Medium, *, firmware: str = "micropython", runtime: str = "auto",
+                 baud: int | None = None, max_batch: int = 0, probe: Medium | None = None) -> None:
         self.medium = medium
         self.baud = baud
         self.path = ""
@@ -73,8 +78,7 @@ class Emulator:
                 raise EmulatorError(f"baud must be a positive integer, got {baud!r}")
             if not isinstance(max_batch, int) or max_batch < 0:
                 raise EmulatorError(f"max_batch must be an integer >= 0, got {max_batch!r}")
-            self.runtime = select_runtime(runtime)
-            self.firmware = firmware_dir()
+            self.runtime = select_runtime(runtime, firmware)
             self.scales: Scales = derive_scales(medium, probe)
             self.description = {
                 "medium": medium.name, "n_actuators": int(medium.n_actuators),
@@ -100,24 +104,24 @@ class Emulator:
             # no fcntl of its own); the flag lives on the open file the child inherits.
             os.set_blocking(master, False)
             self._channel, device_end = socket.socketpair()
-            self._control, device_control = socket.socketpair()
-            with device_end, device_control:
-                fds = (device_end.fileno(), device_control.fileno())
-                self.process = subprocess.Popen(
-                    [*self.runtime.command, str(BOARD), *map(str, fds)],
-                    cwd=self.firmware, stdin=master, stdout=master, stderr=self._stderr,
-                    pass_fds=fds,
-                    start_new_session=True)  # a terminal's Ctrl-C is the host's to handle
-            self._master = os.dup(master)
+            with device_end:
+                if self.runtime.hands_over_repl:
+                    self._control, device_control = socket.socketpair()
+                    with device_control:
+                        self._spawn(master, device_end.fileno(), device_control.fileno())
+                    self._master = os.dup(master)
+                else:
+                    self._spawn(master, device_end.fileno())
         except BaseException:
             os.close(slave)
             raise
         finally:
             os.close(master)
         self._keep_fd = slave  # close() owns it from here
-        self._control_thread = threading.Thread(target=self._hand_over_to_repl, name="phyll-emu-control",
-                                                daemon=True)
-        self._control_thread.start()
+        if self._control is not None:
+            self._control_thread = threading.Thread(target=self._hand_over_to_repl, name="phyll-emu-control",
+                                                    daemon=True)
+            self._control_thread.start()
         self.server = MediumServer(self.medium, self._channel, self.description)
         self.server.start()
         if self.baud is not None:
@@ -128,6 +132,13 @@ class Emulator:
             self._keep_fd = host_slave
             self.relay.start()
         self.path = os.ttyname(self._keep_fd)
+
+    def _spawn(self, master: int, channel_fd: int, control_fd: int = -1) -> None:
+        fds = (channel_fd,) if control_fd < 0 else (channel_fd, control_fd)
+        self.process = subprocess.Popen(
+            self.runtime.argv(channel_fd, control_fd), cwd=self.runtime.cwd, stdin=master, stdout=master,
+            stderr=self._stderr, pass_fds=fds,
+            start_new_session=True)  # a terminal's Ctrl-C is the host's to handle
 
     def _hand_over_to_repl(self) -> None:
         """Answer the board's one request, "R" (it left its frame loop for the REPL), by making
@@ -193,8 +204,8 @@ class Emulator:
 
     def describe(self) -> dict:
         described = {
-            "runtime": self.runtime.name, "interpreter": self.runtime.command[0], "pid": self.pid,
-            "firmware_dir": str(self.firmware), "path": self.path, "baud": self.baud,
+            "runtime": self.runtime.name, "program": self.runtime.program, "pid": self.pid,
+            "firmware": str(self.runtime.firmware), "path": self.path, "baud": self.baud,
             "scales": {"actuator": self.scales.actuator, "sensor": self.scales.sensor,
                        "sensor_full_scale": self.scales.full_scale, "full_scale_from": self.scales.source},
             "medium": self.medium.describe(),
@@ -238,7 +249,8 @@ class Emulator:
             return
         # Normally the firmware saw the hang-up and is leaving. If a host still holds the port
         # (close_all at exit, `phyll emulate` stopped while serving) it cannot see one: end it.
-        if self.exit_status(_GRACE_S) is None:
+        # QEMU never leaves by itself: it is ended at once.
+        if self.exit_status(_GRACE_S if self.runtime.ends_on_hangup else 0) is None:
             self.process.terminate()
             if self.exit_status(_GRACE_S) is None:
                 self.process.kill()
