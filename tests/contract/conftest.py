@@ -3,7 +3,9 @@
     peer             tests/serial_peer.py, the CPython test double, on a pty
     emu-micropython  the MicroPython firmware on MicroPython's unix port (phyll.emulator)
     emu-cpython      the same firmware under CPython
-    cpp              the C++ firmware's host build, phyll-cpp-host, on a pty
+    cpp              the C++ firmware's host build, phyll-cpp-host, on a pty (a linear test medium)
+    emu-cpp          the same host build as an emulated device: the acoustic medium over the medium channel
+    emu-cpp-arm      the C++ firmware's Cortex-M3 image under qemu-system-arm (mps2-an385), likewise
     board            the device of the rig file given by --rig (hil/rig.py); skipped without one
 """
 from __future__ import annotations
@@ -25,6 +27,8 @@ COLUMNS = {
     "emu-micropython": lambda request: emulated_device("micropython"),
     "emu-cpython": lambda request: emulated_device("cpython"),
     "cpp": lambda request: cpp_host_device(request.getfixturevalue("cpp_build") / "phyll-cpp-host"),
+    "emu-cpp": lambda request: emulated_device(firmware="cpp"),
+    "emu-cpp-arm": lambda request: emulated_device(firmware="cpp-arm"),
     "board": lambda request: rig_device(request.getfixturevalue("rig")),  # hil.plugin's: skips without a rig
 }
 

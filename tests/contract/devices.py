@@ -38,6 +38,12 @@ CONNECT_ATTEMPTS = 3
 # The emulated board's medium: small, noisy (a re-run never repeats a reading bit for bit) and
 # served over the medium channel, so the firmware takes its read-ahead path (split HAL).
 EMU_MEDIUM = ("acoustic", {"speakers": 2, "microphones": 2, "tones": 2, "seed": 3})
+# The ARM image's medium: the loopback its firmware computes itself ("hal": "loopback"), whose
+# MEASURE is known exactly. Under QEMU each byte a UART receives costs a main-loop round trip
+# (~16-25 KB/s), so a 16 KB reply over the medium UART takes ~0.7 s: longer than the 0.5 s of
+# quiet after which the unread-reply point stops listening for replies. The ARM image's medium
+# channel is trained through in tests/test_firmware_arm.py instead.
+EMU_ARM_MEDIUM = ("loopback", {"width": 4})
 # phyll-cpp-host's linear medium (firmware/cpp/host/linear_medium_hal.h): 8 sensors, so a
 # max_batch MEASURE is ~16 KB and in_flight of them overflow a pty.
 CPP_SENSORS = 8
@@ -189,27 +195,37 @@ def _checkout_firmware() -> Iterator[None]:
 
 
 @contextmanager
-def emulated_device(runtime: str, boot_watchdog_ms: int | None = None) -> Iterator[DeviceUnderTest]:
-    """boot_watchdog_ms: what the board file sets, if known; else read from INFO once started
-    (a restarted instance must hear nothing before its check speaks)."""
+def emulated_device(runtime: str = "auto", boot_watchdog_ms: int | None = None,
+                    firmware: str = "micropython") -> Iterator[DeviceUnderTest]:
+    """The MicroPython firmware under `runtime`, or (firmware "cpp", "cpp-arm") the C++ firmware's
+    host build or its ARM image under QEMU, each behind the emulator's medium channel.
+    boot_watchdog_ms: what the board file sets, if known; else read from INFO once started (a
+    restarted instance must hear nothing before its check speaks)."""
     from phyll.emulator import start_emulator  # only the emu columns need the emulator
     from phyll.emulator.errors import EmulatorError
 
-    spec, options = EMU_MEDIUM
+    spec, options = EMU_ARM_MEDIUM if firmware == "cpp-arm" else EMU_MEDIUM
+    name = f"emu-{runtime}" if firmware == "micropython" else f"emu-{firmware}"
     try:
         with _checkout_firmware():
-            emulator = start_emulator(spec, options, runtime=runtime)
+            emulator = start_emulator(spec, options, firmware=firmware, runtime=runtime)
     except EmulatorError as exc:
-        raise NotApplicable(f"cannot start the emulated device under {runtime}: {exc}") from None
+        raise NotApplicable(f"cannot start the emulated device {name}: {exc}") from None
     try:
-        device = DeviceUnderTest(f"emu-{runtime}", emulator.path, ended=lambda: emulator.explain_exit(0),
-                                 boot_watchdog_ms=boot_watchdog_ms)
+        device = DeviceUnderTest(name, emulator.path, ended=lambda: emulator.explain_exit(0),
+                                 boot_watchdog_ms=boot_watchdog_ms,
+                                 model=loopback_model if spec == "loopback" else None)
         if boot_watchdog_ms is None:
             device.boot_watchdog_ms = read_info(device)["watchdog_ms"]
-        device.restart = partial(emulated_device, runtime, device.boot_watchdog_ms)
+        device.restart = partial(emulated_device, runtime, device.boot_watchdog_ms, firmware)
         yield device
     finally:
         emulator.close()
+
+
+def loopback_model(codes: np.ndarray) -> np.ndarray:
+    """The loopback medium: sensor j reads back actuator j's applied (clamped) code."""
+    return codes.astype(np.int16)
 
 
 # -------------------------------------------------------------------------------------------------
