@@ -23,11 +23,18 @@ counts other people's work, so the setups take turns). Targets (issue 12):
    for r = 0, 1e-6, 1e-5, 1e-4, 1e-3: each completes with the clean run's test accuracy, in at
    most 1.2x / 1.5x / 3x / 10x the clean run's time; at r = 1e-2 the error names the link's error
    rate within 10 s.
+6. firmwares (issue 16): the three emulated devices side by side -- the MicroPython firmware on
+   the unix port, the C++ firmware's host build (firmware=cpp) and its Cortex-M3 image under
+   qemu-system-arm (firmware=cpp-arm) -- each with its in-firmware loopback (20->20): passes/s
+   in batches of 256 and the median batch-1 round trip, the setups taking turns (QEMU's UARTs
+   take ~20 KB/s, so the ARM image gets --arm-vectors and --arm-trips); then the vowel run
+   (`--firmware-epochs`, default 200; `--firmware-splits`, default 3) through emu://acoustic on
+   each: test accuracies within 1 point of the MicroPython firmware's.
 
-    python bench/bench_link.py [--json] [--parts link,transports,vowels,uart,faults] [--vectors N] [--splits K] [--rounds R]
+    python bench/bench_link.py [--json] [--parts link,transports,vowels,uart,faults,firmwares] [--vectors N] [--splits K] [--rounds R]
 
 With --json the last line is one JSON object: {"link": {setup: {"throughput": {...},
-"round_trip": {...}}}, "transports": {...}, "vowels": {...}, "uart": {...}}.
+"round_trip": {...}}}, "transports": {...}, "vowels": {...}, "uart": {...}, "firmwares": {...}}.
 """
 from __future__ import annotations
 
@@ -398,6 +405,100 @@ def fault_report(args) -> dict:
     return {"faults": figures}
 
 
+# -- 6. the three firmwares ----------------------------------------------------------------------
+
+FIRMWARES = {"MicroPython": "runtime=micropython", "C++ host": "firmware=cpp", "C++ ARM (QEMU)": "firmware=cpp-arm"}
+
+
+class _FirmwareSetup(_Setup):
+    """One firmware's emulated device with its in-firmware loopback, and how much to ask of it."""
+
+    def __init__(self, stack: ExitStack, name: str, query: str, vector_count: int, trip_count: int) -> None:
+        self.url = f"emu://loopback?width={WIDTH}&{query}&max_batch={BATCH}"
+        device = stack.enter_context(open_device(self.url))
+        one = vectors(1)
+        assert np.max(np.abs(device.forward(one) - one)) <= 2.0 / 32767, f"{self.url} did not loop back"
+
+        def bulk(n_vectors: int):
+            x = vectors(n_vectors)
+            return (lambda: device.forward(x)), n_vectors
+
+        super().__init__(name, device.describe()["emulator"]["pid"], lambda: device.forward(one), bulk)
+        self.vector_count, self.trip_count = vector_count, trip_count
+
+
+def firmware_link_figures(args) -> dict:
+    """Batch-1 round trips, then throughput, of the three firmwares taking turns, as part 1."""
+    with ExitStack() as stack:
+        setups = [_FirmwareSetup(stack, name, query, *((args.arm_vectors, args.arm_trips) if "cpp-arm" in query
+                                                        else (args.vectors, args.trips)))
+                  for name, query in FIRMWARES.items()]
+        blocks = 10
+        for _ in range(blocks):
+            for setup in setups:
+                for _ in range(setup.trip_count // blocks):
+                    t0 = time.perf_counter()
+                    setup.trip()
+                    setup.trips.append(time.perf_counter() - t0)
+        runs = [setup.bulk(setup.vector_count) for setup in setups]
+        for run, _ in runs:
+            run()  # warm-up
+        for _ in range(args.repeats):
+            for setup, (run, _) in zip(setups, runs):
+                meter = CpuMeter(setup.firmware_pid)
+                start = time.perf_counter()
+                run()
+                setup.runs.append((time.perf_counter() - start, meter.read()))
+        return {setup.name: {"url": setup.url, "throughput": _throughput(setup.runs, passed),
+                             "round_trip": _trip_stats(setup.trips)}
+                for setup, (_, passed) in zip(setups, runs)}
+
+
+def firmware_vowel_figures(epochs: int, splits: int) -> dict:
+    if not VOWELS.is_file():
+        return {"skipped": f"no vowel data at {VOWELS}"}
+    out = Path(f"/tmp/bench_link_firmwares_{os.getpid()}.json")
+    runs = {}
+    for name, query in FIRMWARES.items():
+        url = f"emu://acoustic?{query}"
+        wall, summary = _train(url, epochs, out, splits)
+        device = summary["device"]
+        runs[name] = {"url": url, "wall_s": wall, "test_accuracy": summary["test_accuracy"],
+                      "test_accuracy_std": summary["test_accuracy_std"],
+                      "split_test_accuracies": [split["test_accuracy"] for split in summary["splits"]],
+                      "train_accuracy": summary["train_accuracy"],
+                      "info": {key: device.get(key) for key in ("firmware", "board", "runtime")},
+                      "emulator_runtime": device["emulator"]["runtime"]}
+    reference = runs["MicroPython"]["test_accuracy"]
+    for run in runs.values():
+        run["accuracy_gap"] = run["test_accuracy"] - reference
+    return {"epochs": epochs, "splits": splits, "runs": runs}
+
+
+def firmware_report(args) -> dict:
+    link = firmware_link_figures(args)
+    print(f"6. the three firmwares, {WIDTH}->{WIDTH} in-firmware loopback, batches of {BATCH}, {IN_FLIGHT} in flight, "
+          f"best (median) of {args.repeats} runs, the setups taking turns:")
+    for name, both in link.items():
+        tp, trip = both["throughput"], both["round_trip"]
+        print(f"   {name:15s}: {tp['passes_per_s']:>9,.0f} ({tp['passes_per_s_median']:,.0f}) passes/s at batch {BATCH} "
+              f"({tp['us_per_frame']:,.0f} us/frame, {tp['frames']} frames); batch-1 round trip median "
+              f"{trip['median_us']:,.0f} us (p10 {trip['p10_us']:,.0f}, p90 {trip['p90_us']:,.0f}; {trip['samples']} trips)")
+    vowels = firmware_vowel_figures(args.firmware_epochs, args.firmware_splits)
+    if "skipped" in vowels:
+        print(f"   vowels: skipped, {vowels['skipped']}")
+    else:
+        print(f"   vowels, {vowels['epochs']} epochs, {vowels['splits']} splits, emu://acoustic "
+              "(target: each within 1 point of MicroPython):")
+        for name, run in vowels["runs"].items():
+            splits = ", ".join(f"{a:.2f}" for a in run["split_test_accuracies"])
+            info = run["info"]
+            print(f"   {name:15s}: test {run['test_accuracy']:.2f} % (splits {splits}; {run['accuracy_gap']:+.2f} "
+                  f"points), {run['wall_s']:,.1f} s; INFO firmware {info['firmware']!r}, board {info['board']!r}, "
+                  f"runtime {info['runtime']!r}; emulator runtime {run['emulator_runtime']}")
+    return {"firmwares": {"link": link, "vowels": vowels}}
+
+
 # -- 4. a UART's pace ---------------------------------------------------------------------------
 
 
@@ -461,16 +562,20 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=1, help="vowel splits per scheme in part 3 (10 decides the accuracy)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2, help="turns of the vowel runs (best of each counts)")
-    parser.add_argument("--parts", default="link,transports,vowels,uart,faults",
-                        help="comma-separated: link (1), transports (2), vowels (3), uart (4), faults (5)")
+    parser.add_argument("--parts", default="link,transports,vowels,uart,faults,firmwares",
+                        help="comma-separated: link (1), transports (2), vowels (3), uart (4), faults (5), firmwares (6)")
     parser.add_argument("--fault-epochs", type=int, default=100, help="epochs of the vowel runs in part 5")
+    parser.add_argument("--arm-vectors", type=int, default=4096, help="vectors for the ARM image's throughput run (part 6)")
+    parser.add_argument("--arm-trips", type=int, default=300, help="batch-1 round trips of the ARM image (part 6)")
+    parser.add_argument("--firmware-epochs", type=int, default=200, help="epochs of the vowel runs in part 6")
+    parser.add_argument("--firmware-splits", type=int, default=3, help="splits of the vowel runs in part 6")
     parser.add_argument("--uart-seconds", type=float, default=4.0)
     args = parser.parse_args()
 
     parts = set(args.parts.split(","))
-    unknown = parts - {"link", "transports", "vowels", "uart", "faults"}
+    unknown = parts - {"link", "transports", "vowels", "uart", "faults", "firmwares"}
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, transports, vowels, uart, faults")
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from link, transports, vowels, uart, faults, firmwares")
     report = {}
     if "link" in parts:
         report.update(link_report(args))
@@ -494,6 +599,8 @@ def main() -> None:
               "target >= 90 %")
     if "faults" in parts:
         report.update(fault_report(args))
+    if "firmwares" in parts:
+        report.update(firmware_report(args))
     if args.json:
         print(json.dumps(report))
 
