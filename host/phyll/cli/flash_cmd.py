@@ -123,16 +123,14 @@ def _micropython(args, report: dict) -> str | None:
     if args.port == "auto":
         raise ValueError("an ESP32 .bin goes through esptool, which needs --port PORT (see phyll devices)")
     commands = esptool_commands(image, args.port, args.chip, erase=args.erase)
-    for command in commands:
-        if args.dry_run:
-            print(command)
-            continue
-        _say(f"running {command}")
-        command.run()
     if args.dry_run:
+        print("\n".join(map(str, commands)))
         if commands[0].tool_missing:
             _say(f"note: {commands[0].tool_missing}")
         return None
+    for command in commands:
+        _say(f"running {command}")
+        command.run()
     report["micropython"] = {"image": str(image), "port": args.port, "commands": [str(c) for c in commands]}
     return args.port
 
@@ -149,27 +147,27 @@ def _firmware(args, port: str) -> dict:
     done = deploy(port, board, say=_say)
     info = done.info
     _summary(args, f"flashed {info['firmware']} onto {port}: board {info['board']}, protocol {info['protocol']}, "
-          f"{len(done.copied)} files copied ({done.copied_bytes:,} bytes), {len(done.unchanged)} unchanged"
-          + (f", {len(done.removed)} removed" if done.removed else "") + f", in {done.seconds:.2f} s; "
-          f"HELLO verified. Train with: phyll train --device {port}")
+                   f"{len(done.copied)} files copied ({done.copied_bytes:,} bytes), {len(done.unchanged)} unchanged"
+                   + (f", {len(done.removed)} removed" if done.removed else "") + f", in {done.seconds:.2f} s; "
+                   f"HELLO verified. Train with: phyll train --device {port}")
     return {"firmware": done.as_dict()}
 
 
 def _cpp(args, port: str) -> dict:
     project = cpp_project()
     board = cpp_board(args.board, project)
-    if port == "auto":
-        port = None if args.dry_run else find_cpp_port(board.family)
-    command = platformio_upload(project, board.env, port)
-    if args.dry_run:
+    if args.dry_run:  # without --port, PlatformIO picks the port itself
+        command = platformio_upload(project, board.env, None if port == "auto" else port)
         print(command)
         if command.tool_missing:
             _say(f"note: {command.tool_missing}")
         return {}
+    if port == "auto":
+        port = find_cpp_port(board.family)
+    command = platformio_upload(project, board.env, port)
     _say(f"running {command}")
     command.run()
     info = verify(port, cpp_firmware_name(project), VERSION, board.board_id, within=20.0)
     _summary(args, f"flashed {info['firmware']} onto {port}: board {info['board']}, protocol {info['protocol']}; "
-          f"HELLO verified. Train with: phyll train --device {port}")
+                   f"HELLO verified. Train with: phyll train --device {port}")
     return {"firmware": {"port": port, "env": board.env, "command": str(command), "verified": info}}
-

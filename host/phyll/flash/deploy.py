@@ -21,6 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
+
+import serial
 
 from .. import protocol as p
 from ..devices.serial_device import Device
@@ -36,7 +39,7 @@ from .verify import verify
 _ON_BOARD = Path(__file__).with_name("on_board.py")
 _FIRMWARE_FOLDER = "phyllfw"
 _CHUNK = 1024  # bytes per mpremote write: raw paste streams it; larger costs board RAM for the repr
-_RAW_REPL_S = 2.0  # a REPL answers Ctrl-A at once; a port that does not has no REPL
+_RAW_REPL_S = 2  # seconds: a REPL answers Ctrl-A at once; a port that does not has no REPL
 _EXEC_TIMEOUT_S = 5.0  # the port's read timeout while mpremote runs code on the board
 
 
@@ -110,6 +113,8 @@ def deploy(url: str, board: MicroPythonBoard, say: Callable[[str], None] = print
     hand_back_to_repl(url, probe(url), board.install, say)
     report = FlashReport(url, board.name)
     address, options = split_link_options(url)
+    from mpremote.transport import TransportError
+
     transport = _raw_repl(address, options.baudrate, board)
     try:
         transport.exec(_ON_BOARD.read_text())
@@ -119,6 +124,9 @@ def deploy(url: str, board: MicroPythonBoard, say: Callable[[str], None] = print
         contents = {f.target: f.data(compiler) for f in firmware_files(board, tree)}
         _copy(transport, contents, report, say)
         transport.exit_raw_repl()
+    except TransportError as exc:  # the board's REPL stopped answering, or raised
+        raise FlashError(f"{url}: the board's REPL failed while flashing ({exc}); {len(report.copied)} files were "
+                         "copied before it; the board is at its REPL: flash again") from exc
     finally:
         transport.close()
     report.info = verify(url, firmware_name(tree), p.VERSION, board.board_id, soft_reset=True)
@@ -138,10 +146,11 @@ def _raw_repl(address: str, baudrate: int, board: MicroPythonBoard):
     try:
         # No soft reset first (mpremote's `resume`): the REPL is idle, and copying needs no clean heap.
         # mpremote reads a pty a byte at a time with the port's own timeout: short while waiting.
-        transport.serial.timeout = 0.05
+        port = cast(serial.Serial, transport.serial)
+        port.timeout = 0.05
         with contextlib.redirect_stdout(printed):  # mpremote prints what it heard when this fails
             transport.enter_raw_repl(soft_reset=False, timeout_overall=_RAW_REPL_S)
-        transport.serial.timeout = _EXEC_TIMEOUT_S
+        port.timeout = _EXEC_TIMEOUT_S
     except TransportError as exc:
         transport.close()
         heard = printed.getvalue().strip()

@@ -62,7 +62,7 @@ class Probe:
                 "unavailable": "cannot be opened"}[self.state] + (f" ({self.detail})" if self.detail else "")
 
     def as_dict(self) -> dict:
-        described = {"port": self.port, "state": self.state, "summary": self.summary}
+        described: dict = {"port": self.port, "state": self.state, "summary": self.summary}
         if self.info:
             described["info"] = self.info
         if self.banner:
@@ -102,13 +102,12 @@ def safe_hello(start: int | None = None) -> tuple[int, bytes]:
 
 def _ask(url: str, port, timeout: float) -> Probe:
     port.discard_input()
-    return ask(url, port, timeout)
+    return ask(url, port, timeout, bytearray())
 
 
-def ask(url: str, port, timeout: float, heard: bytearray | None = None) -> Probe:
+def ask(url: str, port, timeout: float, heard: bytearray) -> Probe:
     """The probe on an open port (phyll.link.open_port), without discarding what the board sent
-    already: `heard` collects it all (what a board printed after a reset, a traceback)."""
-    heard = bytearray() if heard is None else heard
+    already: `heard` holds it, and collects what comes (what a board printed after a reset)."""
     seq, hello = safe_hello()
     _write_all(port, b"\r\x02" + hello, timeout)
     parser = p.FrameParser()

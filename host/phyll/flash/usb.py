@@ -48,7 +48,7 @@ HINTS = {
 
 
 def hint_for(vid: int | None, pid: int | None) -> Hint | None:
-    if vid is None:
+    if vid is None or pid is None:
         return None
     return HINTS.get((vid, pid))
 
