@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..emulator import RUNTIMES, Emulator, start_emulator
 from ..emulator.board import DEFAULT_FLASH_BYTES, EmulatedBoard, start_board
+from ..emulator.firmware import FIRMWARES
 from ..urls import parse_value
 from .common import USER_ERRORS, fail
 
@@ -32,15 +33,18 @@ class _Terminated(Exception):
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "emulate", help="serve an emulated device on a pty",
-        description="Run the phyll MicroPython firmware as an emulated device, a medium behind "
-                    "it, and print the serial path to use as --device (first line of output). "
+        description="Run the phyll firmware (MicroPython, or C++ with --firmware) as an emulated device, "
+                    "a medium behind it, and print the serial path to use as --device (first line of output). "
                     "Serves until Ctrl-C or SIGTERM.")
     p.add_argument("--medium", default="acoustic",
                    help="medium name or module.path:ClassName (default acoustic)")
     p.add_argument("--seed", type=int, help="the medium's seed")
     p.add_argument("--baud", type=int, help="pace the link like a UART at this baud rate (10 bits per byte)")
+    p.add_argument("--firmware", choices=FIRMWARES, default="micropython",
+                   help="the MicroPython firmware (default), the C++ firmware's host build (cpp), or its ARM "
+                   "image under qemu-system-arm (cpp-arm); the C++ ones are built at first use")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                   help="firmware interpreter: MicroPython's unix port, or CPython (default auto)")
+                   help="the MicroPython firmware's interpreter: MicroPython's unix port, or CPython (default auto)")
     p.add_argument("--max-batch", type=int, default=0,
                    help="vectors per EXCITE the device advertises (default: the protocol bound)")
     p.add_argument("--fs", type=Path, metavar="DIR",
@@ -61,17 +65,17 @@ def run(args) -> int:
         return fail(str(exc))
     if args.seed is not None:
         options["seed"] = args.seed
-    if args.fs is not None and (args.baud is not None or args.runtime == "cpython"):
-        return fail("--fs emulates a MicroPython board on the unix port, over a pty: without --baud or "
-                    "--runtime cpython")
+    if args.fs is not None and (args.baud is not None or args.runtime == "cpython" or args.firmware != "micropython"):
+        return fail("--fs emulates a MicroPython board on the unix port, over a pty: without --baud, "
+                    "--runtime cpython or --firmware")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.fs is not None:
             emulator = start_board(args.medium, args.fs, options, flash_bytes=args.fs_size,
                                    max_batch=args.max_batch)
         else:
-            emulator = start_emulator(args.medium, options, runtime=args.runtime, baud=args.baud,
-                                      max_batch=args.max_batch)
+            emulator = start_emulator(args.medium, options, firmware=args.firmware, runtime=args.runtime,
+                                      baud=args.baud, max_batch=args.max_batch)
         with emulator:
             return _serve(emulator, args)
     except _Terminated:
