@@ -133,3 +133,25 @@ def test_qemu_ends_with_its_host_process(how):
     finally:
         host.kill()
         host.wait()
+
+
+@needs_qemu
+def test_phyll_emulate_serves_the_arm_image_and_leaves_nothing_on_sigterm():
+    emulate = subprocess.Popen([sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+                                "emulate", "--firmware", "cpp-arm", "--medium", "acoustic", "--seed", "3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert select.select([emulate.stdout], [], [], STARTUP_S)[0], "phyll emulate printed no path"
+        path = emulate.stdout.readline().strip()
+        announced = emulate.stderr.readline()
+        assert "with the cpp-arm firmware" in announced and path in announced, announced
+        qemu = int(announced.split("(pid ")[1].split(")")[0])
+        with open_device(path) as device:
+            assert (device.info["board"], device.info["runtime"]) == ("mps2-an385", "cpp")
+            assert device.forward(np.full((3, 20), 0.2, np.float32)).shape == (3, 20)
+        emulate.send_signal(signal.SIGTERM)
+        assert emulate.wait(timeout=20) == 0
+        assert gone(qemu), "qemu-system-arm outlived phyll emulate"
+    finally:
+        emulate.kill()
+        emulate.wait()

@@ -236,3 +236,28 @@ def test_the_emulator_build_is_cached_by_source_hash(monkeypatch, tmp_path):
     stamp = built.stat().st_mtime_ns
     assert firmware.build_cpp_firmware("host") == built and built.stat().st_mtime_ns == stamp  # not rebuilt
     assert [p.name for p in built.parent.parent.iterdir()] == [built.parent.name]  # no leftovers
+
+
+@needs_compiler
+def test_phyll_emulate_serves_the_cpp_firmware(capsys):
+    import select
+    import signal
+    import sys
+
+    emulate = subprocess.Popen([sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
+                                "emulate", "--firmware", "cpp", "--medium", "acoustic", "--seed", "3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert select.select([emulate.stdout], [], [], 60)[0], "phyll emulate printed no path"
+        path = emulate.stdout.readline().strip()
+        assert "with the cpp firmware" in emulate.stderr.readline()
+        assert main(["info", path]) == 0
+        described = json.loads(capsys.readouterr().out)
+        assert (described["firmware"], described["board"], described["runtime"]) == ("phyll-cpp 0.1.0", "host", "cpp")
+        emulate.send_signal(signal.SIGTERM)
+        assert emulate.wait(timeout=20) == 0
+    finally:
+        emulate.kill()
+        emulate.wait()
+    assert main(["emulate", "--firmware", "cpp", "--fs", "/tmp/unused-flash"]) == 2  # refused before anything starts
+    assert "without --baud, --runtime cpython or --firmware" in capsys.readouterr().err
