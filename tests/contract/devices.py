@@ -299,10 +299,10 @@ def rig_device(rig) -> Iterator[DeviceUnderTest]:
 @contextmanager
 def _emulated_rig(rig, url: DeviceURL) -> Iterator[DeviceUnderTest]:
     from phyll.emulator import start_emulator
+    from phyll.emulator.device import EMULATOR_OPTIONS
 
-    emulator_keys = ("runtime", "baud", "max_batch")
-    medium = {k: v for k, v in url.options.items() if k not in emulator_keys}
-    emulator = start_emulator(url.target, medium, **{k: v for k, v in url.options.items() if k in emulator_keys})
+    medium = {k: v for k, v in url.options.items() if k not in EMULATOR_OPTIONS}
+    emulator = start_emulator(url.target, medium, **{k: v for k, v in url.options.items() if k in EMULATOR_OPTIONS})
     try:
         # Treated as a board: the suite does not restart it, nor count on its link's buffer.
         yield DeviceUnderTest(f"board {rig.name}", emulator.path, link_buffer=None,
