@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,13 +25,13 @@ from phyll.cli import main
 from phyll.devices import open_device
 from phyll.emulator import firmware
 
-targets = firmware._load_targets(firmware.CPP_FIRMWARE / "targets.py")
+targets = firmware.cpp_targets()
 
 needs_toolchain = pytest.mark.skipif(
-    targets.shutil.which(os.environ.get("ARM_CXX", "arm-none-eabi-g++")) is None,
+    shutil.which(os.environ.get("ARM_CXX", "arm-none-eabi-g++")) is None,
     reason="the ARM images need the Arm GNU toolchain: apt-get install gcc-arm-none-eabi")
 needs_qemu = pytest.mark.skipif(
-    targets.shutil.which("qemu-system-arm") is None or targets.shutil.which("arm-none-eabi-g++") is None,
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-g++") is None,
     reason="firmware=cpp-arm needs qemu-system-arm and the Arm GNU toolchain: "
            "apt-get install qemu-system-arm gcc-arm-none-eabi")
 STARTUP_S = 60.0

@@ -132,7 +132,7 @@ def build_cpp_firmware(target: str) -> Path:
     if not script.is_file():
         raise EmulatorError(f"the C++ firmware's sources are not at {CPP_FIRMWARE}: firmware=cpp and cpp-arm "
                             "build them at first use, from a source checkout of phyll")
-    targets = _load_targets(script)
+    targets = cpp_targets()
     try:
         return targets.build(target)
     except targets.BuildError as exc:
@@ -142,10 +142,11 @@ def build_cpp_firmware(target: str) -> Path:
 _targets_module = None
 
 
-def _load_targets(script: Path):
+def cpp_targets():
+    """firmware/cpp/targets.py as a module (its build(), sizes(), TARGETS, BuildError)."""
     global _targets_module
     if _targets_module is None:
-        spec = importlib.util.spec_from_file_location("phyll_cpp_targets", script)
+        spec = importlib.util.spec_from_file_location("phyll_cpp_targets", CPP_FIRMWARE / "targets.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # its dataclasses look their module up there
