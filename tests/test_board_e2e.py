@@ -68,8 +68,7 @@ def test_from_a_blank_emulated_board_to_training(tmp_path):
         assert trained["test_accuracy"] >= 95.0, trained["test_accuracy"]
 
         second = flash(path, env)
-        assert (second["copied_files"], second["unchanged_files"]) == (0, 18)
-        assert second["seconds"] <= first["seconds"] / 3, (first["seconds"], second["seconds"])
+        assert (second["copied_files"], second["unchanged_files"]) == (0, 18)  # its time: bench/bench_flash.py
 
         phyll("flash", "--to-repl", "--port", path, env=env)
         done = subprocess.run([str(BIN / "mpremote"), "connect", path, "resume", "exec", "print(1)"],

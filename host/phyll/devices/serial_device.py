@@ -262,8 +262,8 @@ class Device:
                 self._leave_raw_repl()
                 raise NoFirmwareError(
                     f"{self.url} answers with a MicroPython REPL, not the phyll firmware: MicroPython "
-                    "runs there without phyll's firmware running. Put the firmware on the board "
-                    "(firmware/README.md, 'Deploying to a board') and reset it, then try again")
+                    "runs there without phyll's firmware running. Put the firmware on the board with "
+                    f"`phyll flash --board BOARD --port {self.link.port.url}` (docs/boards.md), then try again")
 
         hello = [(MsgType.HELLO, p.pack_hello(), self.timeout)]
         started = time.monotonic()
