@@ -131,7 +131,7 @@ def test_lost_reply_of_the_last_request_is_found_by_a_probe_not_the_timeout(serv
         started = time.monotonic()
         x = commands(16, 5)
         assert np.array_equal(device.forward(x), expected_measure(peer, x))
-        assert time.monotonic() - started < 1.0  # not the 5 s timeout
+        assert time.monotonic() - started < 2.5  # not the 5 s timeout
         counters = device.counters
         assert (counters.timeouts, counters.retries, counters.lost_replies) == (0, 1, 1)
         assert counters.probes >= 1 and counters.stale_replies == 0
