@@ -1,5 +1,5 @@
 // phyll-cpp on a bare RP2040 (Raspberry Pi Pico), without the Arduino core: the metasurface rig
-// of src/boards/rp2_pico.h served over UART0 (GP0 TX, GP1 RX, 921600 baud) instead of USB CDC.
+// of src/boards/rp2_pico.h served over UART0 (GP0 TX, GP1 RX, 460800 baud) instead of USB CDC.
 // It is built (targets.py rp2040) for the figures a Pico's flash and RAM must hold -- the core,
 // the metasurface HAL, its 4 reply slots and a receive ring of as many frames -- with the
 // Cortex-M0+ code the compiler makes for them. It has no second-stage bootloader and has not run
@@ -25,7 +25,7 @@ namespace {
 
 constexpr const char* kBoard = "rp2-pico";
 constexpr uint32_t kClockHz = 12000000;
-constexpr uint32_t kBaud = 921600;
+constexpr uint32_t kBaud = 460800;  // at most clk_peri / 16 = 750 kbaud
 constexpr uint32_t kWatchdogMs = 2000;
 constexpr uint8_t kUartTx = 0, kUartRx = 1;
 constexpr rp2040::MetasurfacePins kPins{18, 19, 17, 14, 15, 13, 26};
