@@ -121,7 +121,7 @@ def test_corrupted_reply_is_replayed_from_the_device_cache(serve):
 
 def test_lost_reply_of_the_last_request_is_found_by_a_probe_not_the_timeout(serve):
     # Nothing is answered behind the last request: once it is overdue by the link's measured
-    # pace, a PING goes out, and its PONG, answered in order, shows the reply was lost.
+    # pace, a copy of it goes out as a probe, and the device answers that from its cache.
     peer = PeerDevice(max_batch=4)
     server, path = serve(peer)
     with Device.open(path, timeout=5.0, per_vector=0.0) as device:
@@ -133,9 +133,8 @@ def test_lost_reply_of_the_last_request_is_found_by_a_probe_not_the_timeout(serv
         assert np.array_equal(device.forward(x), expected_measure(peer, x))
         assert time.monotonic() - started < 2.5  # not the 5 s timeout
         counters = device.counters
-        assert (counters.timeouts, counters.retries, counters.lost_replies) == (0, 1, 1)
-        assert counters.probes >= 1 and counters.stale_replies == 0
-    assert peer.counters["duplicates"] == 1 and peer.counters["excites"] == 6 * 4
+        assert (counters.timeouts, counters.retries, counters.probes) == (0, 0, 1)
+    assert peer.counters["duplicates"] == 1 and peer.counters["excites"] == 6 * 4  # ran once
 
 
 def test_a_silent_device_still_gets_the_whole_timeout(serve):
@@ -321,9 +320,11 @@ def test_nan_sends_nothing_and_the_next_forward_works(serve):
 
 @pytest.mark.parametrize("batch", [1, 29], ids=["one-frame", "four-frames"])
 @pytest.mark.parametrize("faults, counted", [
+    # a probe (a copy of a request overdue by the link's pace) may add a retry-free recovery and a
+    # stale duplicate on a busy machine: those counts are lower bounds
     (LinkFaults(corrupt_replies=frozenset({2})), {"crc_errors": 1, "retries": 1, "timeouts": 0}),
-    (LinkFaults(drop_replies=frozenset({2})), {"timeouts + lost_replies": 1, "retries": 1}),
-    (LinkFaults(repeat_replies=frozenset({2, 3})), {"stale_replies": 2, "retries": 0}),
+    (LinkFaults(drop_replies=frozenset({2})), {"timeouts": 0, "retries + probes": (1,)}),
+    (LinkFaults(repeat_replies=frozenset({2, 3})), {"stale_replies": (2,), "retries": 0}),
 ], ids=["corrupted", "lost", "repeated"])
 def test_faulty_replies_are_recovered_counted_and_never_rerun(serve, faults, counted, batch):
     peer = PeerDevice(max_batch=8)
@@ -334,7 +335,8 @@ def test_faulty_replies_are_recovered_counted_and_never_rerun(serve, faults, cou
             x = commands(batch, 5, seed)
             assert np.array_equal(device.forward(x), expected_measure(peer, x))
         for names, value in counted.items():
-            assert sum(getattr(device.counters, name) for name in names.split(" + ")) == value, names
+            total = sum(getattr(device.counters, name) for name in names.split(" + "))
+            assert total >= value[0] if isinstance(value, tuple) else total == value, names
         # HELLO, then one per EXCITE: re-sends are not new requests
         assert device.counters.requests == 1 + 4 * frames
         assert len(device.counters.latencies_s) == 1 + 4 * frames

@@ -5,8 +5,9 @@ One engine per open link. `exchange(requests)` frames each request under a new s
 is answered from the cache and never run twice), reads replies while it is still writing, and
 re-sends a request (same seq, same bytes) on a damaged or cut reply, an ERROR BAD_CRC, a later
 request answered first, or a timeout. When the oldest request is overdue by the link's own
-measured pace, it sends a PING as a probe: the device answers in order, so the probe's reply
-either shows what was lost or completes a cut frame, long before the configured timeout.
+measured pace, it sends that request again as a probe (the device answers a copy from its reply
+cache, so nothing runs twice): its reply comes back, or completes a cut frame, long before the
+configured timeout.
 Replies are matched by seq, never by arrival order. It knows frames, not what they carry: the
 device above it (devices/serial_device.py) encodes and decodes payloads.
 """
@@ -24,7 +25,7 @@ from .. import protocol as p
 from ..protocol import DeviceError, ErrorCode, LinkError, MsgType
 
 _LATENCY_WINDOW = 4096
-_PROBE_FLOOR_S = 0.01  # the earliest a probe goes out: below it, scheduling noise alone
+_PROBE_FLOOR_S = 0.05  # the earliest a probe goes out: below it, a busy machine's scheduling alone
 _PACE_GAIN, _SPREAD_GAIN = 1 / 8, 1 / 4  # the smoothing of TCP's RTO estimator (RFC 6298)
 _QUALITY_GAIN = 1 / 32  # how fast the damaged share of round trips follows the link
 # Above this damaged share, a request that got no reply is taken as damaged too: on such a link
@@ -45,14 +46,14 @@ class _Job:
     wire: bytes
     timeout: float
     first_sent: float = 0.0
-    sent_at: float = 0.0
+    sent_at: float = 0.0  # its last transmission, a probe's included
+    attempt_at: float = 0.0  # its last counted attempt: the timeout runs from here
     resends: int = 0
     reply: p.Frame | None = None
     sends: list[int] = field(default_factory=list)  # the link's send count at each transmission
     heard: int = 0  # replies heard to it so far, whole or damaged
-    probes: int = 0  # probes sent while it was the oldest waiting
+    probes: int = 0  # copies sent as probes since its last counted attempt
     damaged: bool = False  # its last attempt came back damaged (rather than not at all)
-    is_probe: bool = False
 
 
 @dataclass
@@ -119,7 +120,6 @@ class LinkEngine:
         self._pace = self._spread = 0.0  # smoothed service time of a request, and its deviation
         self.damaged_share = 0.0  # smoothed share of round trips that came back damaged
         self._judged = 0
-        self._late_probes: set[int] = set()
         self._recent: deque[tuple[int, bool]] = deque(maxlen=_RECENT_ROUND_TRIPS)  # (bytes, damaged)
         self._reply_bytes: dict[int, int] = {}  # request type -> size of its last whole reply
         # A random first seq keeps a late reply from a previous session from matching this one.
@@ -210,10 +210,10 @@ class LinkEngine:
                 counters.peak_in_flight = len(waiting)
             if self._tx and port.pipelined:
                 self._flush_some()  # a link is nearly always writable: skip one poll
-            head = next(job for job in waiting.values() if not job.is_probe)  # the oldest send
-            started = head.sent_at if head.sent_at > last_reply else last_reply
-            deadline = started + head.timeout
-            probe_at = self._probe_due(head, started, waiting, next_job, len(jobs))
+            for head in waiting.values():
+                break  # the oldest send
+            deadline = max(head.attempt_at, last_reply) + head.timeout
+            probe_at = self._probe_due(head, last_reply)
             if probe_at:
                 deadline = min(deadline, probe_at)
             if parser.pending:
@@ -234,42 +234,34 @@ class LinkEngine:
                         on_reply(answered.index, event)
             if head.seq not in waiting:
                 continue
-            if now >= max(head.sent_at, last_reply) + head.timeout:
+            if now >= max(head.attempt_at, last_reply) + head.timeout:
                 counters.timeouts += 1
                 head.damaged = False
                 self._resend(head, waiting, "no reply before its timeout")
             elif probe_at and now >= probe_at:
-                self._send_probe(head, waiting)
-        self._late_probes = {seq for seq, job in waiting.items() if job.is_probe}
+                head.probes += 1
+                counters.probes += 1
+                self._send(head)
+                waiting[head.seq] = waiting.pop(head.seq)
         return [job.reply for job in jobs]  # type: ignore[misc]
 
-    def _probe_due(self, head: _Job, started: float, waiting: dict[int, _Job], next_job: int,
-                   n_jobs: int) -> float:
-        """When to probe for the head's reply (0: not now). Only with a window slot free, so
-        the probe's fresh reply cannot push one the host may still need out of the device's
-        cache; only at the tail of an exchange (nothing left to send), since a request sent
-        behind the head probes as well as a PING; and each probe waits twice the last."""
+    def _probe_due(self, head: _Job, last_reply: float) -> float:
+        """When to send the oldest request again as a probe (0: not measured yet): the pace
+        after its last transmission or the last reply, whichever is later, doubled for each
+        probe already sent since its last counted attempt. A probe is a copy under the same seq,
+        so a device that is only slow answers it from its cache and nothing runs twice."""
         after = self._probe_after()
-        if not after or next_job < n_jobs or len(waiting) >= self.in_flight:
+        if not after:
             return 0.0
-        return started + after * (1 << head.probes)
-
-    def _send_probe(self, head: _Job, waiting: dict[int, _Job]) -> None:
-        head.probes += 1
-        self.counters.probes += 1
-        probe = _Job(-1, MsgType.PING, self._take_seq(), b"", head.timeout, is_probe=True)
-        probe.wire = p.encode_frame(MsgType.PING, probe.seq, b"")
-        self._send(probe)
-        waiting[probe.seq] = probe
+        return max(head.sent_at, last_reply) + after * (1 << head.probes)
 
     def _window_open(self, waiting: dict[int, _Job], next_index: int) -> bool:
-        """Room for request next_index: fewer than in_flight fresh requests (probes included)
-        from the oldest unanswered on, so the device's cache keeps every reply still owed."""
+        """Room for request next_index: fewer than in_flight requests from the oldest unanswered
+        on, so the device's reply cache keeps every reply still owed."""
         if not waiting:
             return True
-        probes = sum(job.is_probe for job in waiting.values())
-        oldest = min((job.index for job in waiting.values() if not job.is_probe), default=next_index)
-        return next_index - oldest + probes < self.in_flight
+        oldest = min(job.index for job in waiting.values())
+        return next_index - oldest < self.in_flight
 
     def _take_seq(self) -> int:
         seq = self._next_seq
@@ -282,14 +274,13 @@ class LinkEngine:
             job.first_sent = now
             self.counters.requests += 1
         job.sent_at = now
+        if not job.probes:
+            job.attempt_at = now
         job.sends.append(self._sent)
         self._sent += 1
         self._tx += job.wire
 
     def _resend(self, job: _Job, waiting: dict[int, _Job], why: str) -> None:
-        if job.is_probe:  # a probe is never re-sent: the next one goes out when it is due
-            del waiting[job.seq]
-            return
         if job.resends >= self.retries:
             message = (f"{self.url}: no valid reply to {p.MsgType(job.type).name} (seq {job.seq}) "
                        f"after {job.resends + 1} attempts; last problem: {why}")
@@ -299,6 +290,7 @@ class LinkEngine:
                                        f"(about {per_byte:.1e} per byte)", share, per_byte)
             raise LinkError(message)
         job.resends += 1
+        job.probes = 0
         self.counters.retries += 1
         self._send(job)
         waiting[job.seq] = waiting.pop(job.seq)  # the device will see it after everything already sent
@@ -326,10 +318,7 @@ class LinkEngine:
             return None
         job = waiting.get(event.seq)
         if job is None:
-            if event.seq in self._late_probes:  # a probe an earlier exchange no longer waited for
-                self._late_probes.discard(event.seq)
-            else:
-                self.counters.stale_replies += 1
+            self.counters.stale_replies += 1
             return None
         if event.type == p.reply_type(job.type):  # the usual case first
             del waiting[job.seq]
@@ -337,8 +326,6 @@ class LinkEngine:
             self._time_reply(job, now, last_reply)
             self._heard_from(job, waiting)
             self._judge(job, damaged=False)
-            if job.is_probe:
-                return None
             job.reply = event
             self.counters.latencies_s.append(now - job.first_sent)
             return job
@@ -362,7 +349,7 @@ class LinkEngine:
     def _time_reply(self, job: _Job, now: float, last_reply: float) -> None:
         """Time a reply, whole or damaged, when it surely answers the job's last transmission,
         i.e. the replies to every earlier one were heard already (Karn's rule)."""
-        if job.heard == len(job.sends) - 1 and not job.is_probe:
+        if job.heard == len(job.sends) - 1:
             self._time(now - (job.sent_at if job.sent_at > last_reply else last_reply))
 
     def _time(self, sample: float) -> None:
@@ -411,5 +398,5 @@ class LinkEngine:
         mark = job.sends[min(job.heard, len(job.sends) - 1)]
         job.heard += 1
         for other in [w for w in waiting.values() if w is not job and w.sends[-1] < mark]:
-            self.counters.lost_replies += not other.is_probe
+            self.counters.lost_replies += 1
             self._resend(other, waiting, "its reply was lost: a request sent after it was answered")
