@@ -494,21 +494,19 @@ def test_frames_shrink_on_a_link_that_damages_them_and_the_forward_completes(ser
     assert peer.counters["vectors"] >= 818  # frames given up on may have run; every row arrived once
 
 
-def test_frame_sizer_halves_on_damage_and_doubles_back_after_clean_round_trips():
+def test_frame_sizer_fits_frames_to_the_measured_error_rate():
     from phyll.devices.serial_device import FrameSizer
 
-    sizer = FrameSizer(409)
-    sizer.judge(round_trips=2, resends=3)  # most round trips needed a re-send
-    assert sizer.vectors == 204
-    assert sizer.shrink() and sizer.vectors == 102
-    for _ in range(7):
-        sizer.judge(round_trips=2, resends=0)
-    assert sizer.vectors == 102  # 14 clean round trips: not yet
-    sizer.judge(round_trips=2, resends=0)
-    assert sizer.vectors == 204 and sizer.grows == 1
-    while sizer.vectors > 1:
-        sizer.shrink()
+    sizer = FrameSizer(409, 80)  # 20 -> 20 int16 vectors: 80 bytes a vector, both ways
+    sizer.fit(1e-4)  # 15 % of round trips damaged at 1625 bytes: 19 vectors
+    assert sizer.vectors == 19 and sizer.shrinks == 1
+    sizer.fit(1e-6)  # the measured rate falls as clean round trips replace damaged ones
+    assert sizer.vectors == 409 and sizer.grows == 1
+    sizer.fit(1e-2)
+    assert sizer.vectors == 1
     assert not sizer.shrink() and sizer.smallest == 1
+    sizer.fit(0.0)
+    assert sizer.vectors == 409
 
 
 def test_a_link_too_bad_to_use_is_named_with_its_error_rate(serve):

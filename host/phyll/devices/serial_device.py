@@ -8,6 +8,7 @@ back through the one link engine (phyll.link), which pipelines, re-sends and cou
 """
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -25,11 +26,10 @@ INFO_KEYS = ("protocol", "firmware", "board", "medium", "runtime", "n_actuators"
 # frame's 0x01 byte is Ctrl-A, which puts the REPL into raw mode, and a friendly REPL prompts.
 _REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b"\r\n>>> ", b'Type "help()" for more information')
 _SNIFF_BYTES = 512
-# Frames shrink when the link damages them and grow back when it stops, like any ARQ that adapts
-# its block size: halve when more than this share of a forward's round trips needed a re-send...
-_SHRINK_ABOVE = 0.3
-# ... double after this many round trips in a row that needed none.
-_GROW_AFTER = 16
+# Frames are sized so that about this share of round trips comes back damaged at the link's
+# measured error rate: bigger frames lose more to re-sends, smaller ones more to per-frame costs.
+_DAMAGED_TARGET = 0.15
+_FRAME_BYTES = 2 * (p.HEADER_SIZE + p.BATCH_HEADER.size + p.CRC_SIZE)  # a request's and a reply's framing
 # A link is too bad to use when this share of round trips of the smallest frames is damaged.
 _UNUSABLE_SHARE = 0.5
 # How long HELLO keeps trying through a link that damages its frames, and after how many
@@ -39,36 +39,41 @@ _HELLO_HOPELESS_AFTER = 32
 
 
 class FrameSizer:
-    """Vectors per EXCITE, adapted to the link: halved when it damages too many frames (down
-    to one vector), doubled back after a run of clean round trips (up to the device's max_batch)."""
+    """Vectors per EXCITE, sized to the link like the block of an ARQ that adapts to its channel:
+    the device's max_batch on a clean link; on a damaging one, as many as keep the damaged share
+    of round trips near _DAMAGED_TARGET at the error rate per byte measured over the recent round
+    trips, so the size grows back as clean round trips replace damaged ones. When every attempt
+    at one frame came back damaged it is halved at once, down to one vector."""
 
-    def __init__(self, max_batch: int) -> None:
+    def __init__(self, max_batch: int, vector_bytes: int) -> None:
         self.max_batch = max_batch
+        self.vector_bytes = vector_bytes  # an EXCITE's and its MEASURE's bytes per vector
         self.vectors = max_batch
         self.smallest = max_batch
         self.shrinks = self.grows = 0
-        self._clean = 0
 
     def shrink(self) -> bool:
         """Halve; False when frames are one vector already."""
         if self.vectors == 1:
             return False
-        self.vectors = max(1, self.vectors // 2)
-        self.smallest = min(self.smallest, self.vectors)
-        self.shrinks += 1
-        self._clean = 0
+        self._set(max(1, self.vectors // 2))
         return True
 
-    def judge(self, round_trips: int, resends: int) -> None:
-        """After a forward: its round trips and how many of them were re-sends."""
-        if resends > _SHRINK_ABOVE * (round_trips + resends):
-            self.shrink()
+    def fit(self, error_per_byte: float) -> None:
+        """Size frames for the link's measured error rate per byte (0: clean)."""
+        if not error_per_byte:
+            self._set(self.max_batch)
             return
-        self._clean = self._clean + round_trips if not resends else 0
-        if self._clean >= _GROW_AFTER and self.vectors < self.max_batch:
-            self.vectors = min(self.max_batch, 2 * self.vectors)
+        round_trip = -math.log1p(-_DAMAGED_TARGET) / error_per_byte
+        self._set(min(self.max_batch, max(1, int((round_trip - _FRAME_BYTES) // self.vector_bytes))))
+
+    def _set(self, vectors: int) -> None:
+        if vectors < self.vectors:
+            self.shrinks += 1
+        elif vectors > self.vectors:
             self.grows += 1
-            self._clean = 0
+        self.vectors = vectors
+        self.smallest = min(self.smallest, vectors)
 
     def describe(self) -> dict:
         return {"vectors_per_excite": self.vectors, "smallest": self.smallest, "max_batch": self.max_batch,
@@ -153,14 +158,13 @@ class Device:
             self._read_measure(reply, measured[start:stop])
             answered[index] = True
 
-        retries = self.counters.retries
         try:
             self.link.exchange(requests, on_reply=store)
         except DamagedLinkError as exc:
             if not self.frames.shrink() and self.link.damaged_share > _UNUSABLE_SHARE:
                 raise self._unusable(exc) from exc
             return [frame for frame, done in zip(frames, answered) if not done]
-        self.frames.judge(len(frames), self.counters.retries - retries)
+        self.frames.fit(self.link.error_per_byte())
         return []
 
     def _unusable(self, exc: DamagedLinkError) -> LinkError:
@@ -316,7 +320,8 @@ class Device:
         if device_in_flight < 1 or self.actuator_scale <= 0 or self.sensor_scale <= 0:
             raise ProtocolError(f"{self.url}: INFO needs in_flight >= 1 and positive scales, got {info}")
         self.max_batch = max_batch
-        self.frames = FrameSizer(max_batch)
+        excite_bytes = p.bits_per_vector(self.n_actuators) if self._packing == "bits" else 2 * self.n_actuators
+        self.frames = FrameSizer(max_batch, excite_bytes + 2 * self.n_sensors)
         in_flight = min(device_in_flight, in_flight_cap or device_in_flight)
         # A port whose writes may block waits for each reply before the next request.
         self.link.in_flight = in_flight if self.link.port.pipelined else 1

@@ -121,6 +121,7 @@ class LinkEngine:
         self.damaged_share = 0.0  # smoothed share of round trips that came back damaged
         self._judged = 0
         self._recent: deque[tuple[int, bool]] = deque(maxlen=_RECENT_ROUND_TRIPS)  # (bytes, damaged)
+        self._recent_damaged = 0  # how many of them were damaged
         self._reply_bytes: dict[int, int] = {}  # request type -> size of its last whole reply
         # A random first seq keeps a late reply from a previous session from matching this one.
         self._next_seq = secrets.randbelow(p.SEQ_MODULO)
@@ -165,7 +166,7 @@ class LinkEngine:
         a round trip of n bytes arrives whole with probability (1 - rate) ** n. Solved for the
         maximum likelihood by bisection (the score falls as the rate grows); 0.5 stands for
         "every round trip damaged"."""
-        if not any(damaged for _, damaged in self._recent):
+        if not self._recent_damaged:
             return 0.0
         sizes = np.array([size for size, _ in self._recent], float)
         damaged = np.array([hit for _, hit in self._recent], bool)
@@ -368,7 +369,10 @@ class LinkEngine:
         self.damaged_share += gain * (damaged - self.damaged_share)
         # a damaged reply's size is unknown: the last whole one of the same request type stands in
         reply = self._reply_bytes.get(job.type, len(job.wire))
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_damaged -= self._recent[0][1]
         self._recent.append((len(job.wire) + reply, damaged))
+        self._recent_damaged += damaged
 
     def _fault(self, fault: p.FrameFault, waiting: dict[int, _Job], now: float, last_reply: float) -> None:
         """A damaged or cut frame whose header named an outstanding request: re-send it at once
