@@ -17,7 +17,9 @@ keyword arguments); all are off by default:
                          so a rig's pace (acoustic 0.2-1 s, metasurface 10-100 ms, optics
                          3-20 ms) can be reproduced, or scaled down for a quicker rehearsal
 
-A pass is one measurement, one row of a batch, counted as the rig would count it.
+A pass is one measurement, one row of a batch, counted as the rig would count it. Rig faults
+(dead or stuck actuators and sensors, a noisy channel, crosstalk, clipping, a drift ramp,
+jitter: phyll.media.faults) are taken here too, for rehearsing the HIL suite (docs/hil.md).
 Perturbation kinds: "gain" (every medium: a sudden gain step of `size` dB) plus each medium's
 physical ones, listed in its `perturbation_kinds`.
 """
@@ -31,6 +33,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .base import Medium
+from .faults import FAULT_OPTIONS, RigFaults
 
 _STREAM_DRIFT, _STREAM_PERTURB, _STREAM_WRAPPER_NOISE = 20, 21, 22  # rng streams beside a medium's own
 # A ramp moves the model in steps of 0.01 K: a mode then moves by 1.75e-5 of its frequency, far
@@ -67,7 +70,8 @@ class Imperfections:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        """Every shared option: these settings, then the rig faults (phyll.media.faults)."""
+        return [f.name for f in fields(cls)] + list(FAULT_OPTIONS)
 
     @property
     def thermal(self) -> bool:
@@ -102,7 +106,8 @@ class ImperfectMedium(Medium):
         if unknown:
             raise ValueError(f"medium {self.name!r} has no option(s) {unknown}; it accepts "
                              f"{self.option_names()}")
-        self.imperfections = settings = Imperfections(**options)
+        faults = {key: value for key, value in options.items() if key in FAULT_OPTIONS}
+        self.imperfections = settings = Imperfections(**{k: v for k, v in options.items() if k not in faults})
         if settings.thermal and not self.has_thermal_model:
             raise ValueError(f"medium {self.name!r} has no thermal model: drop temperature/"
                              "temperature_drift (the acoustic medium has one)")
@@ -117,6 +122,7 @@ class ImperfectMedium(Medium):
         self._drift_rng = np.random.default_rng([seed, _STREAM_DRIFT])
         self._drift_rho = float(np.exp(-1.0 / settings.drift_tau))
         self._drift_state = settings.drift * self._drift_rng.standard_normal(self.n_sensors)
+        self.faults = RigFaults.build(faults, self.n_actuators, self.n_sensors, self.encoding.high, seed)
 
     def option_names(self) -> list[str]:
         own = [name for name, p in inspect.signature(type(self).__init__).parameters.items()
@@ -125,6 +131,8 @@ class ImperfectMedium(Medium):
 
     def forward(self, actuation: np.ndarray) -> np.ndarray:
         started = time.monotonic()
+        if self.faults is not None:
+            actuation = self.faults.drive(actuation)
         out = np.empty((actuation.shape[0], self.n_sensors), np.float32)
         start = 0
         for stop in self._chunk_ends(actuation.shape[0]):
@@ -132,6 +140,9 @@ class ImperfectMedium(Medium):
             out[start:stop] = self._measure(actuation[start:stop], self._gains(stop - start))
             self.passes += stop - start
             start = stop
+        if self.faults is not None:
+            out = self.faults.read(out)
+            started += self.faults.delay()  # a later start: the pace waits that much longer
         self._keep_pace(started, actuation.shape[0])
         return out
 
@@ -163,7 +174,8 @@ class ImperfectMedium(Medium):
         return {**super().describe(), "imperfections": asdict(self.imperfections),
                 "passes": self.passes, "temperature_k": self._temperature_now,
                 "gain_step_db": 20.0 * float(np.log10(self._gain_step)),
-                "perturbations": list(self._perturbations)}
+                "perturbations": list(self._perturbations),
+                **({"faults": self.faults.describe()} if self.faults is not None else {})}
 
     def _default_kind(self) -> str:
         return self.perturbation_kinds[0] if self.perturbation_kinds else "gain"
