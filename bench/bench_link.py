@@ -22,7 +22,8 @@ counts other people's work, so the setups take turns). Targets (issue 12):
    emu://acoustic with seeded link faults on both directions -- corrupt r, drop r/10 per byte --
    for r = 0, 1e-6, 1e-5, 1e-4, 1e-3: each completes with the clean run's test accuracy, in at
    most 1.2x / 1.5x / 3x / 10x the clean run's time; at r = 1e-2 the error names the link's error
-   rate within 10 s.
+   rate within 10 s. Beside each damaged run its floor: the same run on a clean link with frames
+   no bigger than the damaged run ended with (`max_batch=`), i.e. what those frames cost alone.
 6. firmwares (issue 16): the three emulated devices side by side -- the MicroPython firmware on
    the unix port, the C++ firmware's host build (firmware=cpp) and its Cortex-M3 image under
    qemu-system-arm (firmware=cpp-arm) -- each with its in-firmware loopback (20->20): passes/s
@@ -374,6 +375,10 @@ def fault_figures(epochs: int) -> dict:
     for rate, run in runs.items():
         run["time_ratio"] = run["wall_s"] / clean["wall_s"]
         run["accuracy_gap"] = run["test_accuracy"] - clean["test_accuracy"]
+        vectors = run["frames"]["vectors_per_excite"]
+        if rate and vectors < run["frames"]["max_batch"]:
+            floor_wall, _ = _train(f"emu://acoustic?seed=0&runtime=micropython&max_batch={vectors}", epochs, out)
+            run["floor"] = {"max_batch": vectors, "wall_s": floor_wall, "time_ratio": floor_wall / clean["wall_s"]}
     url = f"emu://acoustic?seed=0&runtime=micropython#flip={UNUSABLE_RATE}&drop={UNUSABLE_RATE / 10}&fault_seed=1"
     command = [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())",
                "train", "--dataset", str(VOWELS), "--label-column", "vowel", "--device", url,
@@ -398,7 +403,9 @@ def fault_report(args) -> dict:
               + (f" (target <= {target}x)" if target else "")
               + f"; test {run['test_accuracy']:.2f} % ({run['accuracy_gap']:+.2f}); retries {c['retries']}, "
               f"probes {c['probes']}, timeouts {c['timeouts']}; frames {f['smallest']}..{f['vectors_per_excite']} "
-              f"vectors ({f['shrinks']} shrinks); measured {run['error_per_byte']:.1e}/byte")
+              f"vectors ({f['shrinks']} shrinks); measured {run['error_per_byte']:.1e}/byte"
+              + (f"; floor (clean, max_batch={run['floor']['max_batch']}): {run['floor']['wall_s']:.1f} s, "
+                 f"{run['floor']['time_ratio']:.2f}x" if "floor" in run else ""))
     bad = figures["unusable"]
     print(f"   r = {UNUSABLE_RATE:7.0e}: exit {bad['exit_code']} after {bad['seconds']:.1f} s (target: named within 10 s): "
           f"{bad['error'][:300]}")
