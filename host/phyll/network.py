@@ -1,7 +1,7 @@
 """PhyLL networks: physical layers trained one by one with local, backpropagation-free updates.
 
 Each layer sends its input through the physical system, mixes the measurement with a skip of the
-input through a digital W, b, and learns to make cos(|z|, p) large for the true label written into
+input through a digital W, b (or, with `skip=False`, feeds W the measurement alone), and learns to make cos(|z|, p) large for the true label written into
 the input and small for a wrong one. Only W, b (and their Adam moments) live on the host; the
 physical passes are measured once per batch and reused for all inner steps.
 """
@@ -47,7 +47,8 @@ MAX_LAYERS = 32
 FORWARD_VECTORS = 1 << 18
 
 _ACCEPTED = {"layers": _whole(1, MAX_LAYERS), "epochs": _whole(1), "theta": _POSITIVE, "lr": _POSITIVE,
-             "inner_steps": _whole(1), "batch_size": _whole(0), "eval_every": _whole(0), "seed": _whole(0)}
+             "inner_steps": _whole(1), "batch_size": _whole(0), "eval_every": _whole(0), "seed": _whole(0),
+             "skip": ("true or false", lambda v: isinstance(v, bool))}
 
 
 @dataclass
@@ -62,6 +63,9 @@ class TrainConfig:
     batch_size: int = 0      # 0: full batch, as in the paper
     eval_every: int = 10     # epochs between accuracy checks, 0: last only (each costs C x layers passes per sample)
     seed: int = 0            # >= 0: numpy's generators take no negative seed
+    # z = W [P(h), h] + b as in the paper; False: z = W P(h) + b, so only what the physics
+    # measured reaches the next layer (on an easy task the skip alone is a linear classifier).
+    skip: bool = True
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -72,13 +76,18 @@ class TrainConfig:
 
 
 class PhysicalLayer:
-    """encoder -> physical transform -> [P(h), h] -> W, b.  Input and output width: `width`."""
+    """encoder -> physical transform -> [P(h), h] -> W, b (without the skip: P(h) -> W, b).
+    Input and output width: `width`."""
 
-    def __init__(self, transform: PhysicalTransform, n_classes: int, rng: np.random.Generator) -> None:
+    def __init__(self, transform: PhysicalTransform, n_classes: int, rng: np.random.Generator,
+                 skip: bool = True, placement: np.ndarray | None = None) -> None:
         self.transform = transform
         self.n_classes = n_classes
+        self.skip = skip
         self.width = transform.encoding.values_for(transform.n_actuators)
-        d_in = transform.n_sensors + self.width
+        # Value placement[j] of h drives actuator slot j (None: value j, in order).
+        self.placement = placement
+        d_in = transform.n_sensors + (self.width if skip else 0)
         self.W = (rng.standard_normal((self.width, d_in)) / np.sqrt(d_in)).astype(np.float32)
         self.b = np.zeros(self.width, dtype=np.float32)
         proto = np.abs(rng.standard_normal(self.width))
@@ -88,18 +97,23 @@ class PhysicalLayer:
     def measure(self, h: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write the labels into h and send it through the physics: returns (h with labels, P(h))."""
         h = kernels.overlay_label(h, labels, self.n_classes)
-        actuation = self.transform.encoding.encode(h)
-        return h, self.transform.forward(actuation)
+        placed = h if self.placement is None else h[:, self.placement]
+        return h, self.transform.forward(self.transform.encoding.encode(placed))
+
+    def skipped(self, h: np.ndarray) -> np.ndarray:
+        """What of the layer input W sees beside the measurement: all of it, or no column."""
+        return h if self.skip else h[:, :0]
 
     def output(self, measured: np.ndarray, h: np.ndarray) -> np.ndarray:
-        return kernels.layer_forward(measured, h, self.W, self.b)
+        return kernels.layer_forward(measured, self.skipped(h), self.W, self.b)
 
     def goodness(self, z: np.ndarray) -> np.ndarray:
         return kernels.goodness(z, self.proto)
 
     def update(self, pos: tuple, neg: tuple, config: TrainConfig) -> float:
         (h_pos, p_pos), (h_neg, p_neg) = pos, neg
-        return kernels.local_update(p_pos, h_pos, p_neg, h_neg, self.W, self.b, self.proto,
+        return kernels.local_update(p_pos, self.skipped(h_pos), p_neg, self.skipped(h_neg),
+                                    self.W, self.b, self.proto,
                                     self.adam, config.theta, config.lr, config.inner_steps)
 
     def state(self, prefix: str) -> dict[str, np.ndarray]:
@@ -125,10 +139,15 @@ class History:
 
 
 class Network:
-    """A stack of PhysicalLayers sharing one physical transform (the same rig, reused per layer)."""
+    """A stack of PhysicalLayers sharing one physical transform (the same rig, reused per layer).
+
+    placement: which value of a layer's input drives each actuator slot (phyll.placement; None:
+    in order, label entries on the first slots). A rig whose actuators are not all heard wants
+    the labels and the first features on the ones that are.
+    """
 
     def __init__(self, transform: PhysicalTransform, n_classes: int, n_features: int,
-                 config: TrainConfig | None = None) -> None:
+                 config: TrainConfig | None = None, placement: np.ndarray | None = None) -> None:
         self.config = config or TrainConfig()
         self.transform = transform
         self.n_classes = n_classes
@@ -139,8 +158,10 @@ class Network:
                 f"{n_features} features + {n_classes} label entries = {n_classes + n_features} input values, "
                 f"but the physical system takes {width} per pass ({transform.n_actuators} actuators); "
                 "use fewer features or a medium with more actuators")
+        self.placement = _checked_placement(placement, width)
         self.rng = np.random.default_rng(self.config.seed)
-        self.layers = [PhysicalLayer(transform, n_classes, self.rng) for _ in range(self.config.layers)]
+        self.layers = [PhysicalLayer(transform, n_classes, self.rng, self.config.skip, self.placement)
+                       for _ in range(self.config.layers)]
         self.epoch = 0
         self.history = History()
         self.passes = {"train": 0, "eval": 0}
@@ -305,6 +326,7 @@ class Network:
             "rng": self.rng.bit_generator.state,
             "history": asdict(self.history),
             "passes": dict(self.passes),
+            "placement": None if self.placement is None else self.placement.tolist(),
         }
         return arrays, meta
 
@@ -313,6 +335,10 @@ class Network:
             raise ValueError("checkpoint was made for a different number of classes or features")
         if meta["config"]["layers"] != len(self.layers):
             raise ValueError("checkpoint has a different number of layers")
+        stored = meta.get("placement")  # absent before placements existed: in order
+        self.placement = _checked_placement(None if stored is None else np.asarray(stored), len(self.layers[0].b))
+        for layer in self.layers:
+            layer.placement = self.placement
         self._load_layer_arrays(arrays)
         self.epoch = int(meta["epoch"])
         self.rng.bit_generator.state = meta["rng"]
@@ -334,3 +360,13 @@ class Network:
         self.rng.bit_generator.state = rng_state
         self.epoch, self.passes = epoch, passes
         del self.history.loss[n_loss:], self.history.evaluations[n_evaluations:]
+
+
+def _checked_placement(placement: np.ndarray | None, width: int) -> np.ndarray | None:
+    if placement is None:
+        return None
+    placement = np.asarray(placement)
+    if placement.shape != (width,) or not np.array_equal(np.sort(placement), np.arange(width)):
+        raise ValueError(f"a placement must order the {width} values of a layer's input "
+                         f"(a permutation of 0..{width - 1}), got {placement.tolist()}")
+    return placement.astype(np.intp)
