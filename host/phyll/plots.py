@@ -1,4 +1,5 @@
-"""PNG figures of a training run: accuracy and loss per layer, and the test confusion matrix."""
+"""PNG figures of a training run: accuracy and loss per layer (with the controls' test accuracy
+beside it when they ran), and the test confusion matrix."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,9 @@ def pyplot():
     return plt
 
 
-def training_curves(history: dict, path: Path, title: str = "") -> Path:
+def training_curves(history: dict, path: Path, title: str = "", controls: dict | None = None) -> Path:
+    """controls: a split's controls (SplitRun.controls); their test accuracy is drawn beside the
+    physics' and the title says what the physics adds over the constant medium."""
     plt = pyplot()
     loss = np.asarray(history["loss"])
     evaluations = history["evaluations"]
@@ -41,6 +44,8 @@ def training_curves(history: dict, path: Path, title: str = "") -> Path:
             for k in range(acc.shape[1]):
                 ax_acc.plot(epochs, acc[:, k], style, label=f"{part}, layers 1..{k + 1}")
         ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy by depth")
+        if controls:
+            _draw_controls(ax_acc, controls, evaluations[-1].get("test", [None])[-1])
         ax_acc.legend(fontsize=8)
     if title:
         fig.suptitle(title)
@@ -49,6 +54,20 @@ def training_curves(history: dict, path: Path, title: str = "") -> Path:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
+
+
+def _draw_controls(ax, controls: dict, physics_test: float | None) -> None:
+    for name, colour in (("constant", "C7"), ("noise", "C8")):
+        evaluations = controls.get(name, {}).get("evaluations") or []
+        if evaluations:
+            ax.plot([e["epoch"] for e in evaluations], [e["test"][-1] for e in evaluations], ":",
+                    color=colour, linewidth=2, label=f"test, {name} medium (control)")
+    if "logistic_regression" in controls:
+        ax.axhline(controls["logistic_regression"]["test_accuracy"], color="k", linestyle="-.",
+                   linewidth=1, label="test, logistic regression")
+    if physics_test is not None and "constant" in controls:
+        contribution = physics_test - controls["constant"]["test_accuracy"]
+        ax.set_title(f"accuracy by depth; physics adds {contribution:+.1f} points")
 
 
 def confusion_matrix(confusion, class_names: list[str], path: Path, title: str = "") -> Path:

@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 import shlex
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint
+from .baseline import LogisticRegression
 from .data import DataError, Dataset, Standardizer, load_dataset, stratified_split
+from .media.controls import SensorStatistics, StatisticsTap, control_media, probe_statistics
 from .network import ConfigError, Network, TrainConfig
 from .physical import PhysicalTransform
 
@@ -58,10 +61,15 @@ def stop_signal(exc: BaseException) -> int | None:
 
 
 class SplitRun:
-    """A network plus the split and standardisation it is trained and tested on."""
+    """A network plus the split and standardisation it is trained and tested on.
+
+    The network measures through a StatisticsTap: the readings' per-sensor statistics, which the
+    control media are built from, come from the passes training makes anyway.
+    """
 
     def __init__(self, dataset: Dataset, transform: PhysicalTransform, config: TrainConfig,
-                 split_seed: int, test_fraction: float = 0.2, device_url: str | None = None) -> None:
+                 split_seed: int, test_fraction: float = 0.2, device_url: str | None = None,
+                 placement: np.ndarray | None = None) -> None:
         self.dataset = dataset
         self.transform = transform
         self.device_url = device_url  # reopens `transform`; None: the url its describe() gives
@@ -69,7 +77,8 @@ class SplitRun:
         self.test_fraction = test_fraction
         self.train_rows, self.test_rows = stratified_split(dataset.labels, test_fraction, split_seed)
         self.scaler = Standardizer.fit(dataset.features, rows=self.train_rows)
-        self.network = Network(transform, dataset.n_classes, dataset.features.shape[1], config)
+        self.tap = StatisticsTap(transform)
+        self.network = Network(self.tap, dataset.n_classes, dataset.features.shape[1], config, placement)
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self.train_rows if name == "train" else self.test_rows
@@ -144,6 +153,7 @@ class SplitRun:
             "split": {"seed": self.split_seed, "test_fraction": self.test_fraction},
             "device_url": self.device_url,
             "device": described,
+            "sensor_statistics": self.tap.statistics.to_dict() if self.tap.statistics.count else None,
         })
         return checkpoint.save(path, arrays, meta)
 
@@ -167,7 +177,43 @@ class SplitRun:
                 f"{stored[1] - stored[0]} sensor readings per pass, but {device_url or 'this device'} "
                 f"takes {built[0]} and gives {built[1] - built[0]}")
         run.network.load_state(arrays, meta)
+        if meta.get("sensor_statistics"):
+            run.tap.statistics = SensorStatistics.from_dict(meta["sensor_statistics"])
         return run
+
+    def controls(self, statistics: SensorStatistics | None = None) -> dict:
+        """Train the controls on this split, with this network's config, seed and placement: the
+        physics replaced by a constant and by a noise medium of its output statistics, and a
+        logistic regression on the same standardised features. Returns {name: {train_accuracy,
+        test_accuracy, ...}}; the media's also carry their evaluation history. `statistics`:
+        the physics' readings (default: those this run recorded; none: measured now)."""
+        if statistics is None:  # a checkpoint from before statistics were kept: measure them now
+            statistics = self.tap.statistics if self.tap.statistics.count else probe_statistics(
+                self.transform, seed=self.split_seed)
+        results = {}
+        for name, medium in control_media(self.transform, statistics, seed=self.split_seed).items():
+            control = SplitRun(self.dataset, medium,
+                               replace(self.network.config), self.split_seed, self.test_fraction,
+                               placement=self.network.placement)
+            control.scaler = self.scaler  # the same standardised rows (a resumed run keeps its own)
+            evaluate_on = {"train": control.part("train"), "test": control.part("test")}
+            control.network.fit(*evaluate_on["train"], evaluate_on=evaluate_on)
+            done = control.results()
+            results[name] = {"train_accuracy": done["train_accuracy"], "test_accuracy": done["test_accuracy"],
+                             "evaluations": control.network.history.evaluations}
+        results["logistic_regression"] = self.logistic_regression()
+        return results
+
+    def logistic_regression(self) -> dict:
+        """The digital baseline: multinomial logistic regression on the standardised features."""
+        (x_train, y_train), (x_test, y_test) = self.part("train"), self.part("test")
+        model = LogisticRegression(self.dataset.n_classes).fit(x_train, y_train)
+        return {"train_accuracy": model.accuracy(x_train, y_train),
+                "test_accuracy": model.accuracy(x_test, y_test), "parameters": model.parameters}
+
+    def parameters(self) -> int:
+        """Trainable parameters of the network: every layer's W and b."""
+        return int(sum(layer.W.size + layer.b.size for layer in self.network.layers))
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -207,8 +253,33 @@ def _check_same_data(dataset: Dataset, meta: dict, path: str | Path) -> None:
                             f"{path} was trained on {trained[what]}")
 
 
+def with_controls(result: dict, controls: dict) -> dict:
+    """A split's results with its controls and the physics' contribution: its test accuracy minus
+    the constant medium's, in points."""
+    return {**result, "controls": controls,
+            "physics_contribution": result["test_accuracy"] - controls["constant"]["test_accuracy"]}
+
+
+def summarize_controls(splits: list[dict]) -> dict:
+    """Mean and std over splits of each control and of the physics' contribution ({} if the
+    splits ran without controls)."""
+    if not splits or any("controls" not in s for s in splits):
+        return {}
+    controls = {}
+    for name in splits[0]["controls"]:
+        test = [s["controls"][name]["test_accuracy"] for s in splits]
+        controls[name] = {"test_accuracy": float(np.mean(test)), "test_accuracy_std": float(np.std(test)),
+                          "train_accuracy": float(np.mean([s["controls"][name]["train_accuracy"] for s in splits]))}
+    controls["logistic_regression"]["parameters"] = splits[0]["controls"]["logistic_regression"]["parameters"]
+    contribution = [s["physics_contribution"] for s in splits]
+    return {"controls": controls,
+            "physics_contribution": {"mean": float(np.mean(contribution)), "std": float(np.std(contribution)),
+                                     "min": float(np.min(contribution)), "per_split": contribution}}
+
+
 def summarize(splits: list[dict], device: dict | None) -> dict:
-    """Accuracies over the completed splits (none: no accuracy fields), their passes, the device."""
+    """Accuracies over the completed splits (none: no accuracy fields), their controls and the
+    physics' contribution when they ran, their passes, the device."""
     test = [s["test_accuracy"] for s in splits]
     accuracy = {
         "test_accuracy": float(np.mean(test)),
@@ -218,6 +289,7 @@ def summarize(splits: list[dict], device: dict | None) -> dict:
     } if splits else {}
     return {
         **accuracy,
+        **summarize_controls(splits),
         "splits": splits,
         "physical_passes": {key: int(sum(s["physical_passes"][key] for s in splits))
                             for key in ("train", "eval")},

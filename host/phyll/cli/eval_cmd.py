@@ -10,6 +10,7 @@ from ..devices import open_device
 from ..network import accuracy_by_depth
 from ..training import SplitRun, json_safe, read_checkpoint, trained_dataset
 from .common import USER_ERRORS, check_output_file, checkpoint_device_url, fail, write_json
+from .train_cmd import controls_line
 
 # Parts measured for each --rows, in the order training measures them.
 ROWS = {"test": ("test",), "train": ("train",), "all": ("train", "test")}
@@ -31,6 +32,11 @@ def register(subparsers) -> None:
                    "(both parts, each measured as in training)")
     p.add_argument("--json-out", type=Path,
                    help="write the result JSON here (test_accuracy, train_accuracy, rows, ...)")
+    p.add_argument("--controls", action="store_true",
+                   help="train the controls again on the checkpoint's split, config and seed (a "
+                   "constant and a noise medium of the physics' recorded output statistics, a "
+                   "logistic regression) and report the physics' contribution: the test accuracy "
+                   "measured now minus the constant medium's")
     p.set_defaults(run=run)
 
 
@@ -49,6 +55,8 @@ def run(args) -> int:
             split_run = SplitRun.resume(args.checkpoint, device, dataset, url)
             split_run.network.passes = {"train": 0, "eval": 0}
             result = _measure(split_run, ROWS[args.rows])
+            if args.controls:
+                result.update(_controls(split_run, result))
         except USER_ERRORS as exc:
             return fail(str(exc))
         result.update({"checkpoint": str(args.checkpoint.resolve()), "epoch": split_run.network.epoch,
@@ -59,6 +67,9 @@ def run(args) -> int:
         by_depth = result["accuracy_by_depth"][name]
         print(f"{name} accuracy {by_depth[-1]:.2f} % on {rows} rows "
               f"({', '.join(f'{a:.1f}' for a in by_depth)} % using 1..{len(by_depth)} layers)")
+    if args.controls:
+        print(controls_line({"controls": result["controls"],
+                             "physics_contribution": {"mean": result["physics_contribution"], "std": 0.0}}))
     if args.json_out:
         write_json(args.json_out, result)
     return 0
@@ -79,3 +90,16 @@ def _measure(split_run: SplitRun, parts: tuple[str, ...]) -> dict:
     by_depth = {name: accuracy_by_depth(predicted[name], labels[name]) for name in predicted}
     return {**{f"{name}_accuracy": accuracy[-1] for name, accuracy in by_depth.items()},
             "rows": {name: len(labels[name]) for name in predicted}, "accuracy_by_depth": by_depth}
+
+
+def _controls(split_run: SplitRun, result: dict) -> dict:
+    """The controls trained again; the physics' contribution needs the test rows measured."""
+    if "test_accuracy" not in result:
+        test_features, test_labels = split_run.part("test")
+        result["test_accuracy"] = accuracy_by_depth(
+            split_run.network.predict_by_depth(test_features), test_labels)[-1]
+    controls = split_run.controls()
+    for measured in (controls["constant"], controls["noise"]):
+        del measured["evaluations"]
+    return {"controls": controls,
+            "physics_contribution": result["test_accuracy"] - controls["constant"]["test_accuracy"]}

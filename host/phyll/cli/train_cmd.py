@@ -21,8 +21,9 @@ from ..data import Dataset, load_dataset, stratified_split
 from ..devices import DEFAULT_URL, open_device
 from ..network import FORWARD_VECTORS, MAX_LAYERS, ConfigError, TrainConfig
 from ..physical import PhysicalTransform
+from ..placement import PLACEMENTS, measure_placement
 from ..training import (INTERRUPTED_NAME, SplitRun, StopRequested, TrainingInterrupted, json_safe,
-                        read_checkpoint, stop_signal, summarize, trained_dataset)
+                        read_checkpoint, stop_signal, summarize, trained_dataset, with_controls)
 from .common import (USER_ERRORS, StopSignals, check_output_file, check_output_folder,
                      checkpoint_device_url, fail, warn, write_json)
 
@@ -31,7 +32,9 @@ from .common import (USER_ERRORS, StopSignals, check_output_file, check_output_f
 _TERMINAL_REDRAW_S, _LOG_REDRAW_S = 0.5, 60.0
 _LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt} epochs [{elapsed}<{remaining}{postfix}]"
 _SPLIT_FILES = ("checkpoint.npz", "metrics.json", "curves.png", "confusion.png", INTERRUPTED_NAME)
-
+# --controls auto trains them when training rows x epochs x layers is at most this: they cost the
+# host about twice the physics run's local updates (no physical pass), seconds at this size.
+CONTROLS_AUTO_LIMIT = 1 << 20
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a physical network with PhyLL",
@@ -58,6 +61,18 @@ def register(subparsers) -> None:
                    "a larger batch is split (host memory grows with the batch)")
     p.add_argument("--eval-every", type=int, default=10,
                    help="epochs between accuracy checks, 0 = last epoch only (default 10)")
+    p.add_argument("--no-skip", dest="skip", action="store_false",
+                   help="layers without the digital skip: z = W P(h) + b, so only what the physics "
+                   "measured reaches the next layer (default: z = W [P(h), h] + b, as in the paper)")
+    p.add_argument("--placement", choices=PLACEMENTS, default="in-order",
+                   help="which actuator each input value drives: in order (default), or labels and "
+                   "first features on the actuators the physics hears best (measured first, "
+                   "256 passes); with --resume: the checkpoint's")
+    p.add_argument("--controls", choices=("auto", "on", "off"), default="auto",
+                   help="also train, on the same splits and seeds, the network through a constant "
+                   "and a noise medium of the physics' output statistics and a logistic regression, "
+                   "and report the physics' contribution (test accuracy minus the constant "
+                   f"medium's); auto (default): on when training rows x epochs x layers <= {CONTROLS_AUTO_LIMIT}")
     p.add_argument("--out", type=Path, help="folder for checkpoints, metrics.json and PNG plots")
     p.add_argument("--json-out", type=Path, help="write the summary JSON here (also when the run fails "
                    "or is stopped: see its status)")
@@ -82,7 +97,10 @@ class _Plan:
 
     url: str
     dataset: Dataset
-    make_runs: Callable[[PhysicalTransform], list[SplitRun]]
+    # -> the runs, and how their input values were placed on the actuators (measured once the
+    # device is open; a resumed run keeps its checkpoint's)
+    make_runs: Callable[[PhysicalTransform], tuple[list[SplitRun], dict]]
+    skip: bool
 
 
 def _plan(args) -> _Plan:
@@ -94,9 +112,11 @@ def _plan(args) -> _Plan:
     stratified_split(dataset.labels, args.test_fraction, configs[0].seed)  # refuses one without test rows
     url = args.device or DEFAULT_URL
 
-    def make_runs(device) -> list[SplitRun]:
-        return [SplitRun(dataset, device, config, config.seed, args.test_fraction, url) for config in configs]
-    return _Plan(url, dataset, make_runs)
+    def make_runs(device) -> tuple[list[SplitRun], dict]:
+        placement, placed = measure_placement(args.placement, device)
+        return [SplitRun(dataset, device, config, config.seed, args.test_fraction, url, placement)
+                for config in configs], placed
+    return _Plan(url, dataset, make_runs, args.skip)
 
 
 def _check_outputs(args, split_seeds: list[int]) -> None:
@@ -123,6 +143,7 @@ class _Run:
         self.results: list[dict] = []
         self.seeds: list[int] = []
         self.current: SplitRun | None = None  # a split whose outputs are not all written yet
+        self.placement: dict | None = None
         # The continuing run writes where this one did.
         self.resume_flags = (*(("--out", str(args.out)) if args.out else ()),
                              *(("--json-out", str(args.json_out)) if args.json_out else ()))
@@ -131,7 +152,7 @@ class _Run:
         device = None
         try:
             device = open_device(self.plan.url)
-            runs = self.plan.make_runs(device)
+            runs, self.placement = self.plan.make_runs(device)
             self.seeds = [split_run.split_seed for split_run in runs]
             for index, split_run in enumerate(runs):
                 self._train(index, split_run, len(runs))
@@ -174,11 +195,16 @@ class _Run:
         with bar:
             split_run.fit(out_dir=split_dir, callbacks=[progress], resume_flags=self.resume_flags)
         result = split_run.results()
+        if _controls_wanted(self.args.controls, split_run):
+            result = with_controls(result, split_run.controls())
         if index + 1 == n_runs:
             self.signals.settle()  # all trained: what is left is writing it down
         with self.signals.held():  # a stop comes after this split's files are whole
+            controls = (f"; constant medium {result['controls']['constant']['test_accuracy']:.2f} %, "
+                        f"physics contribution {result['physics_contribution']:+.2f} points"
+                        if "controls" in result else "")
             print(f"split seed {result['seed']}: train {result['train_accuracy']:.2f} %, "
-                  f"test {result['test_accuracy']:.2f} %", file=sys.stderr)
+                  f"test {result['test_accuracy']:.2f} %{controls}", file=sys.stderr)
             if split_dir:
                 _write_split(split_run, result, split_dir)
             self.results.append(result)
@@ -191,6 +217,8 @@ class _Run:
               f"(± {summary['test_accuracy_std']:.2f}, min {summary['test_accuracy_min']:.2f}) "
               f"over {len(self.results)} split(s); physical passes: train {summary['physical_passes']['train']}, "
               f"eval {summary['physical_passes']['eval']}")
+        if "controls" in summary:
+            print(controls_line(summary))
         return 0
 
     def _stopped(self, device, stopped: TrainingInterrupted, split_run) -> int:
@@ -222,7 +250,8 @@ class _Run:
         if stopped_split:
             summary["stopped_split"] = stopped_split
         summary["config"] = {"device": self.plan.url, "dataset": self.plan.dataset.source,
-                             "label_column": self.plan.dataset.label_column}
+                             "label_column": self.plan.dataset.label_column, "skip": self.plan.skip,
+                             "placement": self.placement, "controls": self.args.controls}
         if self.args.out:
             write_json(self.args.out / "metrics.json", summary)
         if self.args.json_out:
@@ -239,11 +268,29 @@ def _describe(device) -> dict | None:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def controls_line(summary: dict) -> str:
+    """What the controls scored and what the physics adds, in one line."""
+    controls, contribution = summary["controls"], summary["physics_contribution"]
+    return (f"controls: constant medium {controls['constant']['test_accuracy']:.2f} %, "
+            f"noise medium {controls['noise']['test_accuracy']:.2f} %, "
+            f"logistic regression {controls['logistic_regression']['test_accuracy']:.2f} %; "
+            f"physics contribution {contribution['mean']:+.2f} ± {contribution['std']:.2f} points "
+            "(test accuracy minus the constant medium's)")
+
+
+def _controls_wanted(mode: str, split_run: SplitRun) -> bool:
+    if mode != "auto":
+        return mode == "on"
+    config = split_run.network.config
+    return len(split_run.train_rows) * config.epochs * config.layers <= CONTROLS_AUTO_LIMIT
+
+
 def _write_split(split_run: SplitRun, result: dict, split_dir: Path) -> None:
     split_dir.mkdir(parents=True, exist_ok=True)
     split_run.save(split_dir / "checkpoint.npz")
     history = asdict(split_run.network.history)
-    plots.training_curves(history, split_dir / "curves.png", title=f"split seed {result['seed']}")
+    plots.training_curves(history, split_dir / "curves.png", title=f"split seed {result['seed']}",
+                          controls=result.get("controls"))
     plots.confusion_matrix(result["confusion"], split_run.dataset.class_names, split_dir / "confusion.png")
     write_json(split_dir / "metrics.json", {**result, "history": history})
 
@@ -257,7 +304,8 @@ def _configs(args) -> list[TrainConfig]:
     try:
         return [TrainConfig(layers=args.layers, epochs=200 if args.epochs is None else args.epochs,
                             theta=args.theta, lr=args.lr, inner_steps=args.inner_steps,
-                            batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed + i)
+                            batch_size=args.batch_size, eval_every=args.eval_every, seed=args.seed + i,
+                            skip=args.skip)
                 for i in range(args.splits)]
     except ConfigError as exc:
         flag = "--" + exc.field.replace("_", "-")
@@ -273,12 +321,14 @@ def _resumed(args) -> _Plan:
     dataset = trained_dataset(meta, args.resume, args.dataset, args.label_column)
     url = checkpoint_device_url(meta, args.resume, args.device)
 
-    def make_runs(device) -> list[SplitRun]:
+    def make_runs(device) -> tuple[list[SplitRun], dict]:
         resumed = SplitRun.resume(args.resume, device, dataset, url)
         if args.epochs is not None:
             resumed.network.config.epochs = args.epochs
-        return [resumed]
-    return _Plan(url, dataset, make_runs)
+        placement = resumed.network.placement
+        return [resumed], {"kind": "in-order" if placement is None else "from checkpoint",
+                           **({} if placement is None else {"placement": placement.tolist()})}
+    return _Plan(url, dataset, make_runs, meta["config"].get("skip", True))
 
 
 def _progress_bar(args, index: int, split_run: SplitRun, n_runs: int) -> tqdm:
