@@ -28,7 +28,10 @@ class EmulatedDevice(Device):
         try:
             port = open_port(emulator.path, options)
         except LinkError as exc:
-            raise EmulatorError(f"cannot open the emulator's pty {emulator.path}: {exc}") from exc
+            # A firmware that ended at once (a medium it refuses) has hung its pty up: say why.
+            ended = emulator.explain_exit()
+            raise EmulatorError(f"cannot open the emulator's pty {emulator.path}: {exc}"
+                                + (f"; {ended}" if ended else "")) from exc
         try:
             super().__init__(port, url, options)
         except LinkError as exc:

@@ -99,6 +99,9 @@ class Emulator:
     def _start(self) -> None:
         master, slave = os.openpty()
         try:
+            # Named now: a firmware that ends at once (a medium it refuses) hangs the pty up, and
+            # a hung-up slave can no longer be asked its name.
+            path = os.ttyname(slave)
             tty.setraw(slave)
             # Non-blocking reads make the firmware's inter-byte timeout work (the unix port has
             # no fcntl of its own); the flag lives on the open file the child inherits.
@@ -131,7 +134,7 @@ class Emulator:
             self.relay = UartRelay(slave, host_master, self.baud)
             self._keep_fd = host_slave
             self.relay.start()
-        self.path = os.ttyname(self._keep_fd)
+        self.path = path if self.relay is None else os.ttyname(self._keep_fd)
 
     def _spawn(self, master: int, channel_fd: int, control_fd: int = -1) -> None:
         fds = (channel_fd,) if control_fd < 0 else (channel_fd, control_fd)
