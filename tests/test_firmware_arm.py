@@ -23,7 +23,7 @@ import pytest
 from phyll import protocol as p
 from phyll.cli import main
 from phyll.devices import open_device
-from phyll.emulator import firmware
+from phyll.emulator import EmulatorError, firmware
 
 targets = firmware.cpp_targets()
 
@@ -92,6 +92,15 @@ def test_arm_image_reports_a_medium_failure_as_a_hal_fault():
         with pytest.raises(p.HalFaultError, match="faulty.*amplifier tripped"):
             device.forward(np.full((2, 3), 1.0, np.float32))
         assert device.forward(np.full((1, 3), 0.5, np.float32)).shape == (1, 2)  # still serving
+
+
+@needs_qemu
+def test_arm_image_refusing_its_medium_says_why_on_qemus_stderr():
+    # The firmware ends QEMU, so its pty may hang up before the host opens it or after.
+    with pytest.raises(EmulatorError, match=r"(?s)(did not answer HELLO|cannot open the emulator's pty).*cpp-arm\) "
+                                            r"exited with code 1.*phyll-cpp cannot start: medium description: "
+                                            r"\"n_sensors\" must be an int in 1\.\.65535"):
+        open_device(f"emu://test_firmware_cpp:Sensorless?{ARM}")
 
 
 @needs_qemu

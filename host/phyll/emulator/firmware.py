@@ -119,8 +119,10 @@ def cpp_arm_runtime() -> Runtime:
     # setpriv --pdeathsig: QEMU does not leave when its link hangs up, so it is killed with the
     # process that started it, even one killed outright (SIGKILL).
     guard = ("setpriv", "--pdeathsig", "KILL") if shutil.which("setpriv") else ()
+    # Semihosting: a medium the image refuses is named on QEMU's stderr, and QEMU exits with 1.
     command = (*guard, qemu, "-machine", QEMU_MACHINE, "-nodefaults", "-display", "none", "-monitor", "none",
-               "-nic", "none", "-chardev", "stdio,id=link,signal=off", "-serial", "chardev:link")
+               "-semihosting-config", "enable=on,target=native",
+               "-chardev", "stdio,id=link,signal=off", "-serial", "chardev:link")
     arguments = ("-chardev", "socket,id=medium,fd={channel}", "-serial", "chardev:medium", "-kernel", str(image))
     return Runtime("cpp-arm", command, arguments, firmware=image, program=qemu, hands_over_repl=False,
                    ends_on_hangup=False)

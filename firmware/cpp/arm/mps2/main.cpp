@@ -4,7 +4,8 @@
 //   UART1 (0x40005000, RX IRQ 2)  the medium channel: -serial on a socket to the medium server
 //   SysTick at 1 kHz from the 25 MHz core clock: time, the watchdog, the inter-byte timeout
 // The medium's description arrives first on UART1; then the frame server runs for ever,
-// asleep (WFI) whenever no byte and no timeout needs it.
+// asleep (WFI) whenever no byte and no timeout needs it. A medium it cannot serve ends the
+// emulation, the reason on QEMU's stderr (semihosting.h).
 #include <stdint.h>
 
 #include <initializer_list>
@@ -17,6 +18,7 @@
 #include "../cortex_m/startup.h"
 #include "../cortex_m/systick.h"
 #include "cmsdk_uart.h"
+#include "semihosting.h"
 #include "uart_streams.h"
 
 namespace {
@@ -39,21 +41,8 @@ mps2::UartMediumChannel channel(medium_uart);
 uint8_t description_text[phyll::MediumDescription::kMaxText];
 phyll::MediumDescription description;
 
-// A board that cannot serve says why on its link, once: a terminal shows it, and the host's
-// HELLO gets no frame instead of a half-configured medium.
-[[noreturn]] void refuse_to_serve(const char* problem) {
-  static const char kPrefix[] = "phyll-cpp cannot start: ";
-  for (const char* text : {kPrefix, problem, "\r\n"}) {
-    for (const char* c = text; *c; ++c) {
-      while (!link_uart.write(reinterpret_cast<const uint8_t*>(c), 1)) {
-      }
-    }
-  }
-  unexpected_exception();
-}
-
 [[noreturn]] void serve(phyll::Hal& hal) {
-  if (const char* problem = phyll::hal_problem(hal)) refuse_to_serve(problem);
+  if (const char* problem = phyll::hal_problem(hal)) mps2::stop_emulation(problem);
   static phyll::FrameServer server(link, hal, systick, phyll::ServerOptions{kBoard, kWatchdogMs, 0});
   for (;;) {
     server.poll();
@@ -78,7 +67,7 @@ void board_main() {
   for (const unsigned irq : {kLinkRxIrq, kLinkTxIrq, kMediumRxIrq, kMediumTxIrq}) cortex_m::enable_irq(irq);
   char problem[200];
   if (!phyll::read_medium_description(channel, description_text, description, problem, sizeof problem)) {
-    refuse_to_serve(problem);
+    mps2::stop_emulation(problem);
   }
   if (description.loopback) {
     static phyll::LoopbackHal loopback(description, cortex_m::SysTickClock::wait_us);
