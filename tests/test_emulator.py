@@ -111,9 +111,9 @@ def gone(pid: int, within: float = 10.0) -> bool:
 
 
 def drives(n: int, width: int, seed: int = 0) -> np.ndarray:
-    """l2-normalised drives, as the trainer's encoder makes them."""
-    x = np.random.default_rng(seed).standard_normal((n, width))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    """Drives as the trainer's encoder makes them for the acoustic medium: min-max onto [0, 1]."""
+    x = np.random.default_rng(seed).standard_normal((n, width)).astype(np.float32)
+    return load_medium("acoustic").encoding.encode(x)
 
 
 @needs_micropython

@@ -9,7 +9,7 @@ from phyll.experiments.twin import DigitalTwin, probe_actuations
 
 
 def test_twin_learns_the_medium_and_goes_stale_when_it_changes():
-    device = open_device("sim://acoustic?seed=4")
+    device = open_device("sim://acoustic?seed=4&ideal=true")
     rng = np.random.default_rng(0)
     probes = probe_actuations(device, 2000, rng)
     assert probes.shape == (2000, 20) and np.allclose(np.linalg.norm(probes, axis=1), 1, atol=1e-5)
@@ -23,6 +23,14 @@ def test_twin_learns_the_medium_and_goes_stale_when_it_changes():
     device.medium.perturb("redraw", 1.0)
     error_after = np.mean((twin.forward(fresh) - device.forward(fresh)) ** 2)
     assert error_after > 3 * error_before
+
+
+def test_a_linear_twin_explains_the_rig_model_as_it_does_the_rig():
+    """Drives in [0, 1] keep |Hx + b| away from 0: nearly linear, like the paper's rig (R^2 0.96)."""
+    device = open_device("sim://acoustic?seed=4")
+    probes = probe_actuations(device, 2000, np.random.default_rng(0))
+    assert probes.min() == 0.0 and probes.max() == 1.0
+    assert DigitalTwin(probes, device.forward(probes), "linear").r2 > 0.9
 
 
 def test_perturbation_experiment_writes_json_and_plot(tmp_path, capsys):

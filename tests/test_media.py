@@ -57,7 +57,8 @@ def test_builtin_media_are_listed():
 
 
 @pytest.mark.parametrize("name, n_act, n_sens, encoding", [
-    ("acoustic", 20, 20, ActuatorEncoding("l2", -1.0, 1.0)),
+    ("acoustic", 20, 20, ActuatorEncoding("minmax", 0.0, 1.0)),  # the rig's drives: [0, 1]
+    ("acoustic?ideal=true", 20, 20, ActuatorEncoding("l2", -1.0, 1.0)),
     ("metasurface", 40, 20, ActuatorEncoding("bits", 0.0, 1.0, bits=2)),
     ("optical", 100, 100, ActuatorEncoding("minmax", 0.0, 1.0)),
 ])
@@ -108,10 +109,10 @@ def quiet_acoustic(**options) -> AcousticCavity:
     return load_medium("acoustic", noise=0, noise_floor=0, **options)
 
 
-def test_acoustic_noise_is_multiplicative_at_the_configured_level():
-    x = np.repeat(commands(quiet_acoustic(), 1), 4000, axis=0)
-    clean = quiet_acoustic().forward(x[:1])
-    noisy = load_medium("acoustic", noise=0.05, noise_floor=0).forward(x)
+def test_ideal_acoustic_noise_is_multiplicative_at_the_configured_level():
+    x = np.repeat(commands(quiet_acoustic(ideal=True), 1), 4000, axis=0)
+    clean = quiet_acoustic(ideal=True).forward(x[:1])
+    noisy = load_medium("acoustic", ideal=True, noise=0.05, noise_floor=0).forward(x)
     ratio = noisy / clean - 1
     assert 0.045 < ratio.std() < 0.055
     # half the variance is common to the microphones at one tone (sensor m*K + k)
@@ -141,27 +142,39 @@ def test_acoustic_saturation_is_tanh_of_the_drive():
     np.testing.assert_allclose(squashed, by_hand, rtol=1e-4, atol=1e-4)
 
 
-def rig_like_drive(rows: int, seed: int = 1) -> np.ndarray:
-    """The rig's excitations are uniform in [0, 1] per entry; scaled here to unit norm on average."""
-    return (np.random.default_rng(seed).uniform(0, 1, (rows, 20)) / np.sqrt(20 / 3)).astype(np.float32)
+def test_rig_acoustic_noise_is_mostly_additive_and_common_in_part():
+    """The rig model: the field's microphone noise (3/4 of the variance) spreads a reading by
+    about the same whatever its level; the rest is multiplicative, half of it common to the
+    microphones at a tone. `noise=0` silences both."""
+    x = np.repeat(commands(quiet_acoustic(), 1), 4000, axis=0)
+    clean = quiet_acoustic().forward(x[:1])[0]
+    noisy = load_medium("acoustic", noise=0.05, noise_floor=0).forward(x)
+    live = clean > 0.05 * clean.max()
+    level = load_medium("acoustic")._level
+    spread = noisy[:, live].std(axis=0)
+    expected = np.sqrt((0.05**2 * 0.75 / 2) * level[live] ** 2 + 0.05**2 * 0.25 * clean[live] ** 2)
+    np.testing.assert_allclose(spread, expected, rtol=0.1)
+    np.testing.assert_array_equal(quiet_acoustic().forward(x[:50]), np.repeat(clean[None], 50, axis=0))
 
 
-def test_acoustic_is_mostly_but_not_purely_linear_like_the_rig():
-    x = rig_like_drive(3000)
-    r2 = linear_fit_r2(x, load_medium("acoustic").forward(x), train=2000)
-    assert 0.85 < np.median(r2) < 0.99  # rig: 0.95 over all outputs, 0.96 over the strong ones
+def test_rig_acoustic_hears_three_tones_in_bins_0_2_4():
+    """Drive tone j lands on bin 2j: tones 3 and 4 fall above the band, bins 1 and 3 hear leakage."""
+    medium = quiet_acoustic()
+    base = np.full((1, 20), 0.5, np.float32)
+    for tone in range(5):
+        kicked = base.copy()
+        kicked[0, [s * 5 + tone for s in range(4)]] = 1.0
+        change = np.abs(medium.forward(kicked) - medium.forward(base)).reshape(4, 5)  # mic, bin
+        heard = change.max(axis=0) > 0.01
+        assert heard.tolist() == [b == 2 * tone for b in range(5)], (tone, change)
 
 
-def test_acoustic_linearity_matches_the_recorded_rig():
-    if not (RIG / "y_data.csv").is_file():
-        pytest.skip(f"the PhyLL acoustic recordings are not at {RIG} (they live in ../shared)")
-    x_rig = np.loadtxt(RIG / "x_data.csv", delimiter=",")[1:]
-    y_rig = np.loadtxt(RIG / "y_data.csv", delimiter=",")[1:, :20]
-    strong = y_rig.mean(axis=0) > 0.05  # 8 of the 20 outputs sit at the noise floor
-    rig_r2 = np.median(linear_fit_r2(x_rig, y_rig[:, strong], train=8000))
-    x = rig_like_drive(3000)
-    sim_r2 = np.median(linear_fit_r2(x, load_medium("acoustic").forward(x), train=2000))
-    assert abs(sim_r2 - rig_r2) < 0.05
+def test_rig_acoustic_is_mostly_but_not_purely_linear_like_the_rig():
+    x = np.random.default_rng(1).uniform(0, 1, (3000, 20)).astype(np.float32)
+    y = load_medium("acoustic").forward(x)
+    live = y.mean(axis=0) > 0.05 * y.mean(axis=0).max()
+    r2 = linear_fit_r2(x, y[:, live], train=2000)
+    assert 0.9 < np.median(r2) < 0.99  # rig: 0.96 over its 12 live outputs (test_acoustic_calibration.py)
 
 
 def test_acoustic_redraw_changes_transfer_by_about_eps():
@@ -177,7 +190,8 @@ def test_acoustic_redraw_changes_transfer_by_about_eps():
 
 def single_mode_cavity() -> AcousticCavity:
     """One room mode, no direct path, 801 tones over 1-2 kHz."""
-    return quiet_acoustic(speakers=1, microphones=1, tones=801, volume=1e-5, kappa=0.0, q=300.0)
+    return quiet_acoustic(speakers=1, microphones=1, tones=801, tone_spacing=1, volume=1e-5, kappa=0.0,
+                          q=300.0)
 
 
 def resonance_hz(medium: AcousticCavity) -> float:
@@ -232,7 +246,9 @@ def test_gain_step_scales_readings():
     medium, reference = quiet_acoustic(), quiet_acoustic()
     x = commands(medium, 8)
     medium.perturb("gain", -3.0)
-    np.testing.assert_allclose(medium.forward(x), reference.forward(x) * 10 ** (-3 / 20), rtol=1e-3)
+    adc_step = medium.full_scale / (2**16 - 1)  # the rig model's quiet bins read a few hundred steps
+    np.testing.assert_allclose(medium.forward(x), reference.forward(x) * 10 ** (-3 / 20), rtol=1e-3,
+                               atol=adc_step)
     assert medium.describe()["gain_step_db"] == pytest.approx(-3.0)
 
 
