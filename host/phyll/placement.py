@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .media.twin import probe_actuations
 from .physical import PhysicalTransform
 
 PLACEMENTS = ("in-order", "sensitive")
@@ -25,8 +26,7 @@ def slot_sensitivity(transform: PhysicalTransform, passes: int = PROBE_PASSES, s
     values = encoding.values_for(transform.n_actuators)
     if passes < values + 2:
         raise ValueError(f"a sensitivity fit over {values} slots needs at least {values + 2} passes, got {passes}")
-    rng = np.random.default_rng([seed, 41])
-    drives = encoding.encode(rng.standard_normal((passes, values)).astype(np.float32))
+    drives = probe_actuations(transform, passes, np.random.default_rng([seed, 41]))
     readings = np.asarray(transform.forward(drives), dtype=np.float64)
     x = drives.astype(np.float64)
     x_std, y_std = x.std(axis=0), readings.std(axis=0)

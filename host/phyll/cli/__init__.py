@@ -12,7 +12,7 @@ from .. import __version__
 from ..training import StopRequested
 from .common import fail
 
-COMMANDS = ("train", "eval", "experiment", "info", "emulate", "devices", "flash", "hil")
+COMMANDS = ("train", "eval", "experiment", "twin", "info", "emulate", "devices", "flash", "hil")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from .imperfections import ImperfectMedium, Imperfections, WithImperfections
 __all__ = ["Medium", "load_medium", "medium_class", "available_media"]
 
 ENTRY_POINT_GROUP = "phyll.media"
-_BUILTIN: tuple[str, ...] = ("acoustic", "loopback", "metasurface", "optical")
+_BUILTIN: tuple[str, ...] = ("acoustic", "loopback", "metasurface", "optical", "twin")
 
 
 def available_media() -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..physical import ActuatorEncoding, PhysicalTransform
 from .base import Medium
+from .twin import probe_actuations
 
 CONTROL_NAMES = ("constant", "noise")
 
@@ -146,9 +147,7 @@ class StatisticsTap:
 
 def probe_statistics(transform: PhysicalTransform, passes: int = 256, seed: int = 0) -> SensorStatistics:
     """Measure `passes` drives shaped like the trainer's (its encoder on random activations)."""
-    rng = np.random.default_rng([seed, 32])
-    values = transform.encoding.values_for(transform.n_actuators)
-    drives = transform.encoding.encode(rng.standard_normal((passes, values)).astype(np.float32))
+    drives = probe_actuations(transform, passes, np.random.default_rng([seed, 32]))
     statistics = SensorStatistics.empty(transform.n_sensors)
     statistics.add(transform.forward(drives))
     return statistics
