@@ -80,7 +80,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "min_response": Key(float, 3.0, "an actuator or sensor responds when its effect is this many times "
                             "its noise", minimum=0),
         "min_linearity": Key(CHANNELS, doc="smallest held-out R^2 of a linear fit per channel"),
-        "max_crosstalk": Key(float, 0.995, "largest |correlation| of two sensors across drives", minimum=0),
+        "max_crosstalk": Key(float, 0.99, "largest |correlation| of two sensors across drives", minimum=0),
         "drift_per_hour": Key(float, doc="largest gain change per hour of any channel (a fraction)", minimum=0),
         "smoke_margin": Key(float, 20.0, "points the smoke run must beat its constant-medium control by"),
         "smoke_min_accuracy": Key(float, doc="test accuracy (%) the smoke run must reach", minimum=0),

@@ -73,12 +73,13 @@ class Suite:
         self.checks = select(groups)
         self.progress = progress or (lambda line: None)
         self.plot_data: dict[str, dict] = {}
+        self.session: RigSession | None = None  # open while run() runs
 
     def run(self) -> TestRecord:
         record = TestRecord(self.rig.describe(), station())
         self.progress(f"{self.rig.name}: opening {self.rig.device_url}")
         try:
-            session = RigSession(self.rig)
+            session = self.session = RigSession(self.rig)
         except Exception as exc:
             record.checks.append(CheckRecord("conformance", "open", "the rig's device opens", outcome=ERROR,
                                              message=f"cannot open {self.rig.device_url}: {type(exc).__name__}: {exc}"))
@@ -97,6 +98,7 @@ class Suite:
             record.device = _jsonable(session.describe())  # the counters as the run left them
         finally:
             session.close()
+            self.session = None
             record.ended = time.time()
         return record
 

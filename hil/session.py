@@ -4,10 +4,11 @@ The session opens the rig's device once (`phyll.devices.open_device`: a serial p
 URL, `emu://`, `sim://`, or a labgrid place through `labgrid://PLACE`, acquired for the session
 and released when it closes, whatever happens) and closes it at the end.
 
-STATUS history: after every check the session reads the device's STATUS. Counters only grow and
-uptime only advances between two readings, unless a check reset the device on purpose (it says
-so with `expect_reset`); the safety group's continuity check reads that history to catch a
-device that reset or rebooted on its own in the middle of a run.
+STATUS history: after every check the session reads the device's STATUS, beside the passes the
+host measured by then. Between two readings counters only grow, the device counts at least the
+vectors the host measured, and uptime only advances -- unless a check reset the device on purpose
+(it says so with `expect_reset`). The safety group's continuity check reads that history to
+catch a device that reset or rebooted on its own in the middle of a run.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class StatusReading:
     after: str  # the check it was read after ("open" for the first)
     status: dict
     epoch: int  # bumped by every reset a check made on purpose
+    host_passes: int  # vectors the host had measured through its link by then
 
 
 class RigSession:
@@ -78,7 +80,7 @@ class RigSession:
     def read_status(self, after: str) -> None:
         if self.info is None:
             return
-        self.history.append(StatusReading(after, self.device.status(), self._epoch))
+        self.history.append(StatusReading(after, self.device.status(), self._epoch, self.device.counters.passes))
 
     def expect_reset(self) -> None:
         """The calling check resets the device on purpose: counters may start again from here."""

@@ -43,9 +43,15 @@ def all_checks() -> list[Check]:
     return [*conformance.checks(), *timing.CHECKS, *characterisation.CHECKS, *safety.CHECKS, *smoke.CHECKS]
 
 
-def select(groups: list[str] | None) -> list[Check]:
-    """The checks of `groups` (all when None), in suite order; an unknown group is a ValueError."""
-    unknown = sorted(set(groups or ()) - set(GROUP_NAMES))
+def select(only: list[str] | None) -> list[Check]:
+    """The checks named by `only` -- groups (`timing`) or single checks (`safety.watchdog`) -- in
+    suite order; all when None. A name that is neither is a ValueError listing the groups."""
+    checks = all_checks()
+    if only is None:
+        return checks
+    known = set(GROUP_NAMES) | {check.full_name for check in checks}
+    unknown = sorted(set(only) - known)
     if unknown:
-        raise ValueError(f"unknown group(s) {unknown}; the groups are {', '.join(GROUP_NAMES)}")
-    return [check for check in all_checks() if groups is None or check.group in groups]
+        raise ValueError(f"unknown group or check {unknown[0]!r}; the groups are {', '.join(GROUP_NAMES)} "
+                         "(or GROUP.CHECK, e.g. safety.watchdog)")
+    return [check for check in checks if check.group in only or check.full_name in only]

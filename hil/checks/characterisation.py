@@ -31,6 +31,7 @@ from . import Check
 GROUP = "characterisation"
 _TINY = 1e-12
 _SIGMAS = 3.0  # a drift slope counts once it is this many standard errors from zero
+_MIN_READINGS = 6  # drift readings at least, however short run.drift_s is: a slope and its error need a few
 
 
 def live_sensors(session: RigSession) -> np.ndarray:
@@ -47,6 +48,12 @@ def repeat_noise(session: RigSession) -> np.ndarray:
         readings = readings.reshape(run["probes"], run["repeats"], -1).astype(np.float64)
         session.cache["noise"] = np.sqrt(np.mean(np.var(readings, axis=1, ddof=1), axis=0))
         session.cache["signal"] = np.sqrt(np.mean(readings ** 2, axis=(0, 1)))
+        # How far each sensor's mean reading moves from drive to drive, in standard errors of a
+        # mean of `repeats` passes: ~1 for a sensor that reads noise only, large for a live one.
+        means = readings.mean(axis=1)
+        session.cache["drive_spread"] = np.std(means, axis=0, ddof=1) / np.maximum(
+            session.cache["noise"] / np.sqrt(run["repeats"]), _TINY)
+        session.cache["constant"] = np.ptp(readings, axis=(0, 1)) == 0
     return session.cache["noise"]
 
 
@@ -67,8 +74,9 @@ def noise_floor(session: RigSession, ctx: CheckContext) -> None:
 
 
 def response(session: RigSession, ctx: CheckContext) -> None:
-    """Each actuator, driven low then high on run.probes random drives, moves the sensors by more
-    than envelope.min_response times their noise; each sensor moves with the actuators likewise."""
+    """Each actuator, driven low then high on run.probes random drives, moves some sensor by more
+    than envelope.min_response times its noise; each sensor's mean reading moves from drive to
+    drive by more than envelope.min_response standard errors, and no sensor reads one value."""
     device, run = session.device, session.rig.run
     noise = np.maximum(repeat_noise(session), _TINY)
     live = live_sensors(session)
@@ -84,8 +92,8 @@ def response(session: RigSession, ctx: CheckContext) -> None:
     # about 1 where nothing changes but the noise, large where the actuator acts.
     effect = np.sqrt(np.mean(np.diff(readings, axis=1)[:, 0] ** 2, axis=1)) / (np.sqrt(2.0) * noise)  # (act, sens)
     by_actuator = effect[:, live].max(axis=1) if live.size else np.zeros(n_act)  # the sensor it moves most
-    spread = np.std(readings.reshape(-1, device.n_sensors), axis=0)
-    by_sensor = spread / noise  # how much more each sensor varies across all drives than between repeats
+    by_sensor = session.cache["drive_spread"]
+    constant = session.cache["constant"] & (np.ptp(readings.reshape(-1, device.n_sensors), axis=0) == 0)
     ctx.data.update(effect=effect, by_actuator=by_actuator, by_sensor=by_sensor, live=live)
     threshold = session.rig.envelope["min_response"]
     problems = []
@@ -97,12 +105,12 @@ def response(session: RigSession, ctx: CheckContext) -> None:
             problems.append(f"actuator {i} moves no sensor (dead, or stuck at one value): driving it from {low:g} "
                             f"to {high:g} changes the readings by {value:.2f} x their noise")
     for j in live:
-        if spread[j] <= _TINY * max(1.0, float(np.max(np.abs(readings[..., j])))):
+        if constant[j]:
             ctx.measure(f"response.sensor{j:02d}", 0.0, "x noise", low=threshold)
             problems.append(f"sensor {j} reads {float(readings[..., j].flat[0]):.4g} whatever the drive (dead or stuck)")
         elif not ctx.measure(f"response.sensor{j:02d}", by_sensor[j], "x noise", low=threshold):
-            problems.append(f"sensor {j} varies only {by_sensor[j]:.2f} x its repeat noise across drives (dead, or "
-                            "reading noise only)")
+            problems.append(f"sensor {j} moves only {by_sensor[j]:.2f} standard errors from drive to drive "
+                            "(dead, or reading noise only)")
     if problems:
         raise CheckFailed("; ".join(problems))
 
@@ -170,7 +178,7 @@ def drift(session: RigSession, ctx: CheckContext) -> None:
         now = time.monotonic() - started
         times.append(now)
         levels.append(device.forward(reference).astype(np.float64).mean(axis=0))
-        if now >= run["drift_s"] and len(times) >= 3:
+        if now >= run["drift_s"] and len(times) >= _MIN_READINGS:
             break
         time.sleep(max(0.0, run["drift_every_s"] - (time.monotonic() - started - now)))
     times_h, levels = np.array(times) / 3600.0, np.array(levels)

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     run_p.add_argument("--rig", action="append", required=True, type=Path,
                        help="rig file (TOML); repeat to run several rigs in parallel")
     run_p.add_argument("--only", action="append", default=[],
-                       help=f"run only these groups ({', '.join(_GROUP_CHOICES)}); repeat or separate with commas")
+                       help=f"run only these groups ({', '.join(_GROUP_CHOICES)}) or checks (GROUP.CHECK); "
+                       "repeat or separate with commas")
     run_p.add_argument("--report", type=Path, help="folder for junit.xml, record.json, plots/ and summary.txt "
                        "(a folder per rig with several rigs)")
     run_p.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -10,7 +10,7 @@ imperfections, also through `emu://`, where the firmware then serves the broken 
     stuck_actuators=LIST  actuators stuck at `stuck_value` (default: the encoding's high limit)
     dead_sensors=LIST     sensors that read 0
     stuck_sensors=LIST    sensors that repeat their first reading for ever
-    noisy_sensors=LIST    sensors with extra multiplicative noise of `sensor_noise` (default 0.5)
+    noisy_sensors=LIST    sensors with extra multiplicative noise of `sensor_noise` (default 0.2)
     crosstalk=A>B         sensor B picks up `crosstalk_level` (default 0.9) of sensor A:
                           B reads (1 - level) * B + level * A
     sensor_clip=X         every reading clipped to [-X, X] (an amplifier or converter range set too low)
@@ -112,7 +112,7 @@ class RigFaults:
                    dead_sensors=channels("dead_sensors", n_sensors),
                    stuck_sensors=channels("stuck_sensors", n_sensors),
                    noisy_sensors=channels("noisy_sensors", n_sensors),
-                   sensor_noise=number("sensor_noise", 0.5),
+                   sensor_noise=number("sensor_noise", 0.2),
                    crosstalk=crosstalk, crosstalk_level=number("crosstalk_level", 0.9),
                    sensor_clip=clip, drift_ramp=number("drift_ramp", 0.0, minimum=None),
                    latency_jitter=number("latency_jitter", 0.0),
