@@ -5,6 +5,7 @@ import pytest
 
 from phyll.cli import main
 from phyll.devices import open_device
+from phyll.experiments.perturbation import PerturbationPlan, recovery_epochs
 from phyll.experiments.twin import DigitalTwin, probe_actuations
 
 
@@ -37,16 +38,33 @@ def test_perturbation_experiment_writes_json_and_plot(tmp_path, capsys):
     out = tmp_path / "exp"
     code = main(["experiment", "perturbation", "--dataset", "builtin:iris", "--epochs", "12",
                  "--perturb-epoch", "6", "--recover-epochs", "6", "--window", "3", "--twin", "linear",
-                 "--twin-passes", "500", "--lr", "5e-3", "--perturb-size", "1.0", "--out", str(out)])
+                 "--twin-passes", "500", "--lr", "5e-3", "--perturb-size", "1.0", "--seeds", "2",
+                 "--out", str(out)])
     assert code == 0
     result = json.loads((out / "perturbation.json").read_text())
-    assert len(result["phyll"]["curve"]) == 12
-    for model in ("phyll", "twin_model"):
-        for key in ("before", "right_after", "after"):
-            assert 0 <= result[model][key] <= 100
+    assert result["seeds"] == [0, 1] and result["plan"]["kind"] == "redraw"
+    for arm in ("physics", "control"):
+        assert len(result[arm]["curve"]) == 12 and len(result["per_seed"][arm]) == 2
+        for key in ("before", "right_after", "after", "twin_before", "twin_after"):
+            found = result[arm][key]
+            assert 0 <= found["low"] <= found["mean"] <= found["high"] or found["low"] < 0 <= found["mean"]
+            assert found["mean"] == pytest.approx(np.mean([s[key] for s in result["per_seed"][arm]]))
+    # a redraw has nothing to act on in a constant medium: its deployed twin scores as before
+    for run in result["per_seed"]["control"]:
+        assert run["twin_after"] == run["twin_before"]
     assert result["medium"]["perturbations"][0]["kind"] == "redraw"
     assert (out / "perturbation.png").stat().st_size > 0
-    assert '"twin_model"' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "physics: before" in printed and "constant medium (control): before" in printed
+
+
+def test_recovery_counts_epochs_after_the_perturbation():
+    plan = PerturbationPlan(perturb_epoch=5, recover_epochs=5, window=2)
+    flat = [90.0] * 10
+    assert recovery_epochs(flat, 90.0, 90.0, plan) == 0  # never dropped: nothing to recover from
+    dip = [90.0] * 5 + [70.0, 85.0, 90.0, 90.0, 90.0]
+    assert recovery_epochs(dip, 90.0, 70.0, plan) == 4  # the last 2 epochs average 87.5 after 3, 90 after 4
+    assert recovery_epochs([90.0] * 5 + [70.0] * 5, 90.0, 70.0, plan) is None
 
 
 def test_experiment_refuses_a_medium_it_cannot_perturb(tmp_path, capsys):

@@ -1,14 +1,14 @@
-"""`phyll experiment perturbation`: in situ PhyLL versus a stale digital twin when the rig changes."""
+"""`phyll experiment perturbation`: in situ PhyLL versus a stale digital twin when the rig changes,
+over several seeds, beside the same experiment on the constant-medium control."""
 from __future__ import annotations
 
-import json
-from contextlib import closing
 from pathlib import Path
 
 from ..data import load_dataset
 from ..devices import open_device
 from ..experiments import perturbation
 from ..network import TrainConfig
+from ..placement import PLACEMENTS
 from ..training import json_safe
 from .common import USER_ERRORS, check_output_folder, fail, write_json
 
@@ -23,16 +23,19 @@ def register(subparsers) -> None:
     q.add_argument("--dataset", help="CSV file or builtin:NAME (default: bundled wine)")
     q.add_argument("--label-column")
     q.add_argument("--layers", type=int, default=2)
+    q.add_argument("--no-skip", dest="skip", action="store_false", help="layers without the digital skip")
+    q.add_argument("--placement", choices=PLACEMENTS, default="in-order")
     q.add_argument("--epochs", type=int, default=100, help="epochs of twin training and at least of in situ training")
     q.add_argument("--perturb-epoch", type=int, default=60)
     q.add_argument("--perturb-kind", default="", help="default: the medium's physical kind (redraw, stirrer)")
     q.add_argument("--perturb-size", type=float, default=0.5, help="eps of a redraw, dB of a gain step, ...")
     q.add_argument("--recover-epochs", type=int, default=20)
     q.add_argument("--window", type=int, default=5, help="epochs averaged for before/after accuracies")
-    q.add_argument("--twin", choices=("linear", "mlp"), default="mlp")
+    q.add_argument("--twin", choices=("linear", "magnitude", "mlp"), default="mlp")
     q.add_argument("--twin-passes", type=int, default=3000, help="recorded passes the twin is fitted to")
     q.add_argument("--lr", type=float, default=5e-4)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="first seed (split, network, medium noise)")
+    q.add_argument("--seeds", type=int, default=5, help="seeds to run, >= 2 (default 5)")
     q.add_argument("--out", type=Path, default=Path("perturbation"), help="folder for JSON and PNG")
     q.set_defaults(run=run)
 
@@ -44,23 +47,30 @@ def run(args) -> int:
         plan = perturbation.PerturbationPlan(
             perturb_epoch=args.perturb_epoch, kind=args.perturb_kind, size=args.perturb_size,
             recover_epochs=args.recover_epochs, window=args.window, twin=args.twin,
-            twin_passes=args.twin_passes, split_seed=args.seed)
+            twin_passes=args.twin_passes, seeds=args.seeds, first_seed=args.seed,
+            placement=args.placement)
         config = TrainConfig(layers=args.layers, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                             eval_every=0)
-        device = open_device(args.device)
+                             eval_every=0, skip=args.skip)
+        open_device(args.device).close()  # a wrong URL is named before anything trains
+        result = json_safe(perturbation.run(dataset, lambda: open_device(args.device), config, plan))
     except USER_ERRORS as exc:
         return fail(str(exc))
-    with closing(device):
-        try:
-            result = json_safe(perturbation.run(dataset, device, config, plan))
-        except USER_ERRORS as exc:
-            return fail(str(exc))
     result["dataset"] = dataset.source
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "perturbation.json", result)
     perturbation.plot(result, args.out / "perturbation.png")
-    ph, tw = result["phyll"], result["twin_model"]
-    print(json.dumps({"phyll": {k: ph[k] for k in ("before", "right_after", "after",
-                                                   "recovered_within_2_points_at_epoch")},
-                      "twin_model": tw, "twin_r2": result["twin"]["held_out_r2"]}, indent=1))
+    for arm in perturbation.ARMS:
+        print(summary_line(arm, result[arm], result["plan"]))
     return 0
+
+
+def summary_line(arm: str, found: dict, plan: dict) -> str:
+    def ci(value: dict) -> str:
+        return f"{value['mean']:.1f} [{value['low']:.1f}, {value['high']:.1f}]"
+
+    recovered = found["recovery_epochs"]
+    return (f"{'physics' if arm == 'physics' else 'constant medium (control)'}: before {ci(found['before'])} %; "
+            f"right after the {plan['kind']} in situ {ci(found['right_after'])} %, stale twin "
+            f"{ci(found['twin_after'])} % (in situ - twin {ci(found['in_situ_gap_right_after'])} points); "
+            f"{plan['recover_epochs']} epochs later {ci(found['after'])} %; epochs until in situ is back within "
+            f"{perturbation.RECOVERED_WITHIN:g} point: {recovered} (0: never dropped, None: not back)")
