@@ -19,6 +19,7 @@ from tqdm import tqdm
 from .. import plots
 from ..data import Dataset, load_dataset, stratified_split
 from ..devices import DEFAULT_URL, open_device
+from ..labgrid.farm import several_places, train_over_places
 from ..network import FORWARD_VECTORS, MAX_LAYERS, ConfigError, TrainConfig
 from ..physical import PhysicalTransform
 from ..placement import PLACEMENTS, measure_placement
@@ -79,10 +80,12 @@ def register(subparsers) -> None:
     p.add_argument("--resume", type=Path, help="continue a run from its checkpoint, on the device and "
                    "data it was trained on; the other training flags are the checkpoint's")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
+    if several_places(args.device):  # a farm: one `phyll train` per split, spread over the places
+        return train_over_places(args, args.parser, _plan)
     with StopSignals() as signals:
         try:
             plan = _plan(args)

@@ -14,7 +14,7 @@ import importlib
 from ..physical import PhysicalTransform
 from ..urls import DeviceURL
 
-HANDLER_PACKAGES = ["phyll.devices", "phyll.emulator"]
+HANDLER_PACKAGES = ["phyll.devices", "phyll.emulator", "phyll.labgrid"]
 DEFAULT_URL = "sim://acoustic"
 
 
