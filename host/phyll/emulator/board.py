@@ -33,11 +33,10 @@ import time
 import tty
 from pathlib import Path
 
-from ..media import Medium, load_medium
+from ..media import Medium
 from .errors import EmulatorError
 from .medium_server import MediumServer
-from .runner import Emulator
-from .scales import declared_full_scale
+from .runner import Emulator, start_with_medium
 
 BOOT = Path(__file__).with_name("board_boot.py")
 DEFAULT_FLASH_BYTES = 1 << 20
@@ -291,19 +290,7 @@ def _unix_port(command: tuple[str, ...]) -> list[str]:
 
 
 def start_board(spec: str, flash: str | Path, medium_options: dict | None = None, **board_options) -> EmulatedBoard:
-    """Load medium `spec` and start an EmulatedBoard owning it (options as for EmulatedBoard);
-    a twin of the medium is probed for its scales when it declares none, as start_emulator does."""
-    options = dict(medium_options or {})
-    medium = load_medium(spec, **options)
-    probe = None
-    try:
-        if declared_full_scale(medium) is None:
-            probe = load_medium(spec, **options)
-    except BaseException:
-        medium.close()
-        raise
-    try:
-        return EmulatedBoard(medium, flash, probe=probe, **board_options)
-    finally:
-        if probe is not None:
-            probe.close()
+    """Load medium `spec` and start an EmulatedBoard owning it (options as for EmulatedBoard),
+    its scales found as start_emulator finds them."""
+    return start_with_medium(spec, medium_options,
+                             lambda medium, probe: EmulatedBoard(medium, flash, probe=probe, **board_options))

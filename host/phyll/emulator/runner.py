@@ -266,12 +266,10 @@ class Emulator:
         self.close()
 
 
-def start_emulator(spec: str, medium_options: dict | None = None, **emulator_options) -> Emulator:
-    """Load medium `spec` and start an Emulator owning it (options as for Emulator).
-
-    When the medium declares no sensor full scale, a twin is loaded with the same options and
-    probed instead, so the served medium starts untouched (see scales.py).
-    """
+def start_with_medium(spec: str, medium_options: dict | None, start):
+    """Load medium `spec` and return start(medium, probe), which owns the medium (and closes it
+    if it fails). When the medium declares no sensor full scale, `probe` is a twin loaded with
+    the same options, measured instead, so the served medium starts untouched (see scales.py)."""
     options = dict(medium_options or {})
     medium = load_medium(spec, **options)
     probe = None
@@ -282,10 +280,16 @@ def start_emulator(spec: str, medium_options: dict | None = None, **emulator_opt
         medium.close()
         raise
     try:
-        return Emulator(medium, probe=probe, **emulator_options)  # it closes medium if it fails
+        return start(medium, probe)
     finally:
         if probe is not None:
             probe.close()
+
+
+def start_emulator(spec: str, medium_options: dict | None = None, **emulator_options) -> Emulator:
+    """Load medium `spec` and start an Emulator owning it (options as for Emulator)."""
+    return start_with_medium(spec, medium_options,
+                             lambda medium, probe: Emulator(medium, probe=probe, **emulator_options))
 
 
 def close_all() -> None:
