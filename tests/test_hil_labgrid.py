@@ -122,10 +122,11 @@ def test_train_spreads_its_splits_over_two_places(farm, lg_env, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr + farm.log
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["status"] == "completed" and [s["seed"] for s in summary["splits"]] == [0, 1, 2, 3]
-    assert set(summary["places"].values()) == {"phyll-rig-a", "phyll-rig-b"}
+    assert summary["places"] == {"0": "phyll-rig-a", "1": "phyll-rig-a", "2": "phyll-rig-b", "3": "phyll-rig-b"}
     assert set(summary["devices"]) == {"phyll-rig-a", "phyll-rig-b"}
     for seed in range(4):
         split = json.loads((tmp_path / f"split-{seed:02d}" / "metrics.json").read_text())
         assert split["seed"] == seed and (tmp_path / f"split-{seed:02d}" / "checkpoint.npz").is_file()
-    assert "started on labgrid place phyll-rig-b" in result.stderr
+    assert "seeds 0..1 on labgrid place phyll-rig-a" in result.stderr
+    assert "seeds 2..3 on labgrid place phyll-rig-b" in result.stderr
     assert acquired_by(farm, "phyll-rig-a") is None and acquired_by(farm, "phyll-rig-b") is None

@@ -103,3 +103,20 @@ def test_phyll_hil_check_names_the_bad_key(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "pico-acoustic.toml: Raspberry Pi Pico" in result.stdout and "board file pico_acoustic agrees" in result.stdout
     assert f"phyll: error: rig file {bad}: unknown key safety.watchdog" in result.stderr
+
+
+def test_docs_hil_names_every_rig_file_key():
+    import re
+
+    from hil.rig import SCHEMA
+
+    rows = [line for line in (REPO / "docs" / "hil.md").read_text().splitlines() if line.startswith("| `")]
+
+    def described(section: str, key: str | None) -> bool:
+        if key is None:
+            return any(row.startswith(f"| `{section}`") for row in rows)
+        return any(row.startswith(f"| `[{section}] ") and re.search(rf"\b{key}\b", row.split("|")[1]) for row in rows)
+
+    missing = [f"{section}.{key}" if key else section for section, spec in SCHEMA.items()
+               for key in (spec if isinstance(spec, dict) else [None]) if not described(section, key)]
+    assert not missing, f"docs/hil.md does not describe rig file keys {missing}"

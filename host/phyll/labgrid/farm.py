@@ -1,14 +1,16 @@
 """`phyll train --splits K --device 'labgrid://A,B,...'`: K splits spread over several places.
 
-Each split is one child `phyll train` with the run's own flags, `--seed` and `--splits 1`, on one
-place (`labgrid://A`, the URL's options and link options kept), so each acquires its place, trains,
-writes its split folder under --out, and releases its place however it ends. A place takes the
-next split as soon as its child is done, so faster rigs train more of them. When the physics is
-the slow part (a rig's latency per pass), N places train K splits about N times faster.
+The K seeds are cut into one block per place, as even as can be (4 splits over 2 places: seeds
+0-1 and 2-3), and each block is one child `phyll train` with the run's own flags, its `--seed` and
+`--splits`, on its place (`labgrid://A`, the URL's options and link options kept). So each child
+acquires its place once, trains its splits one after another, writes their folders under --out,
+and releases the place however it ends; the children run at once. When the physics is the slow
+part (a rig's latency per pass), N equal places train K splits about N times faster. Blocks are
+fixed at the start: a slower place finishes last.
 
 The run's summary (--out/metrics.json, --json-out) is the children's splits merged as one run's,
-with each split's place and each place's device description. A child that fails stops the farm
-from starting new splits; the ones running finish. SIGTERM or SIGHUP is passed on to the children
+with each split's place and each place's device description; a child that fails leaves the others
+running, and the summary names what it did not train. SIGTERM or SIGHUP is passed on to the children
 (each saves its split's checkpoint and prints how to continue it, as `phyll train` does); a Ctrl-C
 reaches them from the terminal. Exit codes are train's: 0 completed, 1 failed, 128 + signal.
 """
@@ -62,107 +64,101 @@ def child_flags(args, parser) -> list[str]:
     return flags
 
 
+def blocks(seeds: list[int], places: list[str]) -> dict[str, list[int]]:
+    """Contiguous blocks of seeds, one per place, as even as can be (places beyond K get none)."""
+    count = min(len(places), len(seeds))
+    bounds = [len(seeds) * i // count for i in range(count + 1)]
+    return {place: seeds[a:b] for place, a, b in zip(places, bounds, bounds[1:])}
+
+
 class _Farm:
     def __init__(self, args, flags: list[str]) -> None:
         self.args = args
         self.urls = place_urls(args.device)
         self.seeds = [args.seed + i for i in range(args.splits)]
+        self.blocks = blocks(self.seeds, list(self.urls))
         self.flags = flags
         self.folder = tempfile.TemporaryDirectory(prefix="phyll-farm-train-")
-        self.running: dict[str, tuple[int, subprocess.Popen, threading.Thread]] = {}
-        self.done: dict[int, tuple[str, int]] = {}  # seed -> (place, exit code)
+        self.children: dict[str, tuple[subprocess.Popen, threading.Thread]] = {}
         self.stop_signal: int | None = None
 
     def run(self) -> int:
         started = time.monotonic()
-        queue = list(self.seeds)
         handlers = {s: signal.signal(s, self._forward) for s in (signal.SIGTERM, signal.SIGHUP)}
         try:
-            while queue or self.running:
-                for place in self.urls:
-                    if queue and place not in self.running and self._may_start():
-                        self._start(place, queue.pop(0))
-                self._reap()
+            for place, seeds in self.blocks.items():
+                self._start(place, seeds)
+            self._wait()
         except KeyboardInterrupt:  # the terminal's Ctrl-C reached the children too: wait for them
             self.stop_signal = signal.SIGINT
-            while self.running:
-                self._reap()
+            self._wait()
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
-        return self._finish(time.monotonic() - started, queue)
+        return self._finish(time.monotonic() - started)
 
-    def _may_start(self) -> bool:
-        return self.stop_signal is None and all(code == 0 for _, code in self.done.values())
-
-    def _start(self, place: str, seed: int) -> None:
+    def _start(self, place: str, seeds: list[int]) -> None:
         command = [sys.executable, "-c", "import sys; from phyll.cli import main; sys.exit(main())", "train",
-                   *self.flags, "--device", self.urls[place], "--seed", str(seed), "--splits", "1",
-                   "--json-out", str(self._json(seed)), "--quiet"]
+                   *self.flags, "--device", self.urls[place], "--seed", str(seeds[0]), "--splits", str(len(seeds)),
+                   "--json-out", str(self._json(place)), "--quiet"]
         child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                  stdin=subprocess.DEVNULL)
-        pump = threading.Thread(target=_pass_through, args=(child, f"[{place} seed {seed}] "), daemon=True)
+        pump = threading.Thread(target=_pass_through, args=(child, f"[{place}] "), daemon=True)
         pump.start()
-        self.running[place] = (seed, child, pump)
-        print(f"phyll: split seed {seed} started on labgrid place {place}", file=sys.stderr, flush=True)
+        self.children[place] = (child, pump)
+        print(f"phyll: splits of seeds {seeds[0]}..{seeds[-1]} on labgrid place {place}", file=sys.stderr, flush=True)
 
-    def _reap(self) -> None:
-        for place, (seed, child, pump) in list(self.running.items()):
-            if child.poll() is not None:
-                pump.join()
-                self.done[seed] = (place, child.returncode)
-                del self.running[place]
-        time.sleep(0.05)
+    def _wait(self) -> None:
+        for child, pump in self.children.values():
+            child.wait()
+            pump.join()
 
     def _forward(self, signum, frame) -> None:
         self.stop_signal = signum
-        for _, child, _ in self.running.values():
+        for child, _ in self.children.values():
             child.send_signal(signum)
 
-    def _json(self, seed: int) -> Path:
-        return Path(self.folder.name) / f"split-{seed}.json"
+    def _json(self, place: str) -> Path:
+        return Path(self.folder.name) / f"{place}.json"
 
-    def _finish(self, wall_s: float, not_started: list[int]) -> int:
-        splits, devices, errors, stopped = [], {}, [], []
-        for seed in self.seeds:
-            if seed not in self.done:
-                continue
-            place, code = self.done[seed]
+    def _finish(self, wall_s: float) -> int:
+        splits, devices, errors, stopped, trained = [], {}, [], [], set()
+        for place, (child, _) in self.children.items():
+            code = child.returncode
             try:
-                child = json.loads(self._json(seed).read_text())
+                summary = json.loads(self._json(place).read_text())
             except (OSError, ValueError):
-                child = {"status": "failed", "error": f"exited {code} before writing its summary", "splits": []}
-            for split in child.get("splits", []):
+                summary = {"error": f"exited {code} before writing its summary", "splits": []}
+            for split in summary.get("splits", []):
                 splits.append({**split, "place": place})
-            if child.get("device"):
-                devices[place] = child["device"]
+                trained.add(split["seed"])
+            if summary.get("device"):
+                devices[place] = summary["device"]
             if code != 0:
-                errors.append(f"seed {seed} on {place}: {child.get('error') or f'exit {code}'}")
-                if child.get("stopped_split"):
-                    stopped.append({**child["stopped_split"], "place": place})
-        status = "completed" if not errors and not not_started and self.stop_signal is None else \
-            "interrupted" if self.stop_signal is not None else "failed"
+                errors.append(f"{place}: {summary.get('error') or f'exit {code}'}")
+                if summary.get("stopped_split"):
+                    stopped.append({**summary["stopped_split"], "place": place})
+        splits.sort(key=lambda split: split["seed"])
+        missing = [seed for seed in self.seeds if seed not in trained]
+        status = "interrupted" if self.stop_signal is not None else "failed" if errors or missing else "completed"
         summary = {"status": status, "error": "; ".join(errors) or None, **summarize(splits, None),
-                   "devices": devices, "places": {str(s): self.done[s][0] for s in self.seeds if s in self.done},
-                   "wall_s": wall_s}
+                   "devices": devices, "places": {str(s["seed"]): s["place"] for s in splits}, "wall_s": wall_s}
         if stopped:
             summary["stopped_splits"] = stopped
-        if not_started:
-            summary["not_started"] = {"seeds": not_started,
-                                      "run_with": f"--seed {not_started[0]} --splits {len(not_started)}"}
+        if missing:
+            summary["not_trained"] = missing
         summary["config"] = {"device": self.args.device, "dataset": self.args.dataset or "builtin:wine",
-                             "places": list(self.urls)}
+                             "places": {place: seeds for place, seeds in self.blocks.items()}}
         for path in (self.args.out / "metrics.json" if self.args.out else None, self.args.json_out):
             if path is not None:
                 _write(path, summary)
         self.folder.cleanup()
         if status == "completed":
             print(f"test accuracy {summary['test_accuracy']:.2f} % (± {summary['test_accuracy_std']:.2f}) over "
-                  f"{len(splits)} split(s) on {len(self.urls)} labgrid places in {wall_s:.1f} s")
+                  f"{len(splits)} split(s) on {len(self.children)} labgrid places in {wall_s:.1f} s")
             return 0
         print(f"phyll: error: {status}: {summary['error'] or 'stopped'}"
-              + (f"; splits not started: seeds {not_started}, run them with the same flags and "
-                 f"{summary['not_started']['run_with']}" if not_started else ""), file=sys.stderr)
+              + (f"; seeds not trained: {', '.join(map(str, missing))}" if missing else ""), file=sys.stderr)
         return 128 + self.stop_signal if self.stop_signal is not None else 1
 
 
