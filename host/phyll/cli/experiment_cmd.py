@@ -69,8 +69,10 @@ def summary_line(arm: str, found: dict, plan: dict) -> str:
         return f"{value['mean']:.1f} [{value['low']:.1f}, {value['high']:.1f}]"
 
     recovered = found["recovery_epochs"]
-    return (f"{'physics' if arm == 'physics' else 'constant medium (control)'}: before {ci(found['before'])} %; "
-            f"right after the {plan['kind']} in situ {ci(found['right_after'])} %, stale twin "
+    return (f"{'physics' if arm == 'physics' else 'constant medium (control)'}: before: in situ "
+            f"{ci(found['before'])} %, twin-trained {ci(found['twin_before'])} % (twin R^2 {found['twin_r2']['mean']:.2f}); "
+            f"right after the {plan['kind']}: in situ {ci(found['right_after'])} %, stale twin "
             f"{ci(found['twin_after'])} % (in situ - twin {ci(found['in_situ_gap_right_after'])} points); "
-            f"{plan['recover_epochs']} epochs later {ci(found['after'])} %; epochs until in situ is back within "
-            f"{perturbation.RECOVERED_WITHIN:g} point: {recovered} (0: never dropped, None: not back)")
+            f"{plan['recover_epochs']} epochs later: in situ {ci(found['after'])} % (the stale twin does not "
+            f"train); epochs until in situ is back within {perturbation.RECOVERED_WITHIN:g} point: {recovered} "
+            "(0: never dropped, None: not back)")

@@ -174,13 +174,18 @@ def summarize(runs: list[dict], plan: PerturbationPlan) -> dict:
 
 def plot(result: dict, path: Path) -> Path:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     p = result["plan"]["perturb_epoch"]
     for arm, colour, label in (("physics", "C0", "in situ, physics"), ("control", "C7", "in situ, constant medium")):
         curve = result[arm]["curve"]
         epochs = np.arange(1, len(curve) + 1)
-        ax.plot(epochs, [c["mean"] for c in curve], color=colour, label=f"{label} (mean, 95 % interval)")
+        ax.plot(epochs, [c["mean"] for c in curve], color=colour,
+                label=f"{label} (mean, 95 % interval; v: right after the perturbation)")
         ax.fill_between(epochs, [c["low"] for c in curve], [c["high"] for c in curve], color=colour, alpha=0.2)
+        right_after = result[arm]["right_after"]
+        ax.errorbar([p], [right_after["mean"]], yerr=[[right_after["mean"] - right_after["low"]],
+                                                      [right_after["high"] - right_after["mean"]]],
+                    fmt="v", color=colour, capsize=3)
         twin = result[arm]
         ax.errorbar([p - 2, p + 2], [twin["twin_before"]["mean"], twin["twin_after"]["mean"]],
                     yerr=[[twin["twin_before"]["mean"] - twin["twin_before"]["low"],
@@ -192,7 +197,7 @@ def plot(result: dict, path: Path) -> Path:
     ax.axvline(p, color="grey", linestyle=":", label=f"perturbation ({result['plan']['kind']}, {result['plan']['size']})")
     ax.set(xlabel="epoch", ylabel="test accuracy (%)",
            title=f"perturbation of {result['medium']['medium']}, {len(result['seeds'])} seeds")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8)
     fig.tight_layout()
     with replacing(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
