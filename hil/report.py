@@ -13,7 +13,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .record import ERROR, FAIL, PASS, SKIP, TestRecord
+from .record import ERROR, FAIL, SKIP, TestRecord
 
 _MESSAGE_CHARS = 400
 
@@ -96,5 +96,3 @@ def _short(message: str, limit: int = 240) -> str:
     flat = " ".join(message.split())
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
-
-__all__ = ["summary", "junit_xml", "write_reports", "PASS", "FAIL"]
