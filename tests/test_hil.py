@@ -81,3 +81,23 @@ def test_phyll_hil_run_reports_and_names_the_failed_group(tmp_path):
 def test_phyll_hil_run_refuses_an_unknown_group():
     result = phyll("hil", "run", "--rig", "hil/rigs/sim-acoustic.toml", "--only", "timming")
     assert result.returncode == 2 and "unknown group or check 'timming'" in result.stderr
+
+
+def test_sigterm_stops_phyll_hil_run_and_closes_the_device(tmp_path):
+    import signal
+
+    rig = tmp_path / "long-drift.toml"
+    rig.write_text((REPO / "hil" / "rigs" / "emu-metasurface.toml").read_text().replace("drift_s = 2.0", "drift_s = 60"))
+    child = subprocess.Popen([*PHYLL, "hil", "run", "--rig", str(rig), "--only", "characterisation.drift"], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in child.stderr:
+            if "characterisation.drift ..." in line:
+                break
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "stopped; the device was closed" in child.stderr.read()

@@ -6,7 +6,8 @@
 One rig runs here, a line of progress per check on stderr and its summary on stdout. Several rigs
 run in parallel, one child process each (a rig's timing must not wait on another's numpy), with
 one report per rig in DIR/<rig file stem>/; their progress lines are passed through as they come.
-Exit 0 when every rig passed, 1 when a check failed, 2 when a rig file or flag was refused.
+Exit 0 when every rig passed, 1 when a check failed, 2 when a rig file or flag was refused,
+128 + the signal when Ctrl-C (130) or SIGTERM (143) stopped it, its devices closed (places released).
 
 The suite lives in the source checkout (hil/ beside tests/contract/, whose protocol points it
 runs): found at $PHYLL_HIL_DIR, else the checkout phyll is installed from, else the current folder
@@ -81,8 +82,8 @@ def _run_one(hil, rig, groups: list[str] | None, report: Path | None, quiet: boo
     previous = signal.signal(signal.SIGTERM, _stop)  # so the session closes (a place is released)
     try:
         record = suite.run()
-    except KeyboardInterrupt:
-        return fail(f"{rig.name}: stopped; the device was closed", 130)
+    except KeyboardInterrupt as stop:
+        return fail(f"{rig.name}: stopped; the device was closed", 128 + _signum(stop))
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(hil.report.summary(record), flush=True)
@@ -92,8 +93,18 @@ def _run_one(hil, rig, groups: list[str] | None, report: Path | None, quiet: boo
     return 0 if record.outcome == "PASS" else 1
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM, raised where the suite is, so its session closes as after a Ctrl-C."""
+
+    signum = signal.SIGTERM
+
+
 def _stop(signum, frame):
-    raise KeyboardInterrupt
+    raise _Stopped
+
+
+def _signum(stop: KeyboardInterrupt) -> int:
+    return getattr(stop, "signum", signal.SIGINT)
 
 
 def _run_parallel(args, groups: list[str] | None) -> int:
@@ -117,11 +128,11 @@ def _run_parallel(args, groups: list[str] | None) -> int:
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         codes = [child.wait() for child in children]
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         for child in children:
             child.send_signal(signal.SIGTERM)  # each closes its device and releases its place
         codes = [child.wait() for child in children]
-        return fail("stopped; every rig's device was closed", 130)
+        return fail("stopped; every rig's device was closed", 128 + _signum(stop))
     finally:
         signal.signal(signal.SIGTERM, previous)
         for pump in pumps:
