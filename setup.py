@@ -40,9 +40,16 @@ _FIRMWARE = {"phyll._firmware": "firmware/micropython",
              **{f"phyll._firmware.{sub}": f"firmware/micropython/{sub.replace('.', '/')}"
                 for sub in ("boards", "cpython", "phyllfw", "phyllfw.hal")}}
 
+# The C++ firmware's sources ship as phyll._firmware_cpp (firmware/cpp without its tests): emu://
+# firmware=cpp and cpp-arm build them at first use with targets.py, and `phyll flash --firmware cpp`
+# hands the PlatformIO project to pio, from an installed phyll as from a checkout.
+_FIRMWARE_CPP = {"phyll._firmware_cpp": "firmware/cpp"}
+_FIRMWARE_CPP_FILES = ["platformio.ini", "src/*", "src/*/*", "host/*", "arm/*/*"]
+
 setup(
-    packages=find_packages("host") + ["phyll.kernels", *_FIRMWARE],
-    package_dir={"": "host", "phyll.kernels": "cython_kernels", **_FIRMWARE},
+    packages=find_packages("host") + ["phyll.kernels", *_FIRMWARE, *_FIRMWARE_CPP],
+    package_dir={"": "host", "phyll.kernels": "cython_kernels", **_FIRMWARE, **_FIRMWARE_CPP},
+    package_data={"phyll._firmware_cpp": _FIRMWARE_CPP_FILES},
     ext_modules=cythonize(
         extensions,
         # Regenerate the C every build: cythonize's timestamps do not see a PHYLL_DEBUG change.

@@ -75,3 +75,17 @@ def test_the_installed_tree_deploys_the_same_files(installed):
 def test_what_runs_on_boards_ships_with_the_host(installed):
     assert (installed / "flash" / "on_board.py").is_file()
     assert (installed / "emulator" / "board_boot.py").is_file()
+
+
+def test_the_installed_cpp_firmware_is_the_repos_minus_its_tests(installed):
+    """emu:// firmware=cpp and cpp-arm and phyll flash --firmware cpp need only the installed package."""
+    cpp, tree = REPO / "firmware" / "cpp", installed / "_firmware_cpp"
+    tracked = subprocess.run(["git", "ls-files", "firmware/cpp"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout: the C++ firmware's tracked files are unknown")
+    wanted = {Path(name).relative_to("firmware/cpp").as_posix() for name in tracked.stdout.split()
+              if not name.startswith("firmware/cpp/test/") and not name.endswith(".gitignore")}
+    shipped = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+    assert shipped == wanted
+    for name in shipped:
+        assert (tree / name).read_bytes() == (cpp / name).read_bytes(), name

@@ -14,8 +14,10 @@
   `qemu-system-arm`: UART0 is the link (QEMU's stdio on the pty), UART1 the medium channel (a
   QEMU socket chardev on the channel's descriptor). Built with arm-none-eabi-g++ at first use.
 
-Both C++ builds come from `firmware/cpp/` of the source checkout, through its `targets.py`, which
-keeps each build in a cache keyed by the hash of its sources (~/.cache/phyll/firmware-cpp/).
+Both C++ builds come from the C++ firmware's sources -- `phyll/_firmware_cpp/` inside the installed
+package (a wheel ships them there), else `firmware/cpp/` of the source checkout -- through its
+`targets.py`, which keeps each build in a cache keyed by the hash of its sources
+(~/.cache/phyll/firmware-cpp/), so both copies of the same sources share one build.
 """
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ FIRMWARES = ("micropython", "cpp", "cpp-arm")
 RUNTIMES = ("auto", "micropython", "cpython")
 BOARD = Path("boards") / "emu.py"
 _PACKAGE = Path(__file__).resolve().parents[1]
-CPP_FIRMWARE = _PACKAGE.parents[1] / "firmware" / "cpp"
 QEMU_MACHINE = "mps2-an385"
 _QEMU_INSTALL = "install it (Debian: apt-get install qemu-system-arm)"
 
@@ -68,6 +69,16 @@ def firmware_dir() -> Path:
             return folder
     raise EmulatorError("cannot find the phyll MicroPython firmware (boards/emu.py and phyllfw/); "
                         f"looked in {', '.join(str(c) for c in candidates)}; set PHYLL_FIRMWARE_DIR")
+
+
+def cpp_firmware_dir() -> Path:
+    """The C++ firmware's sources, targets.py and platformio.ini (see the module docstring)."""
+    candidates = (_PACKAGE / "_firmware_cpp", _PACKAGE.parents[1] / "firmware" / "cpp")
+    for folder in candidates:
+        if (folder / "targets.py").is_file() and (folder / "src" / "main.cpp").is_file():
+            return folder
+    raise EmulatorError("cannot find the C++ firmware's sources (targets.py and src/); "
+                        f"looked in {', '.join(str(c) for c in candidates)}")
 
 
 def find_micropython() -> str | None:
@@ -130,10 +141,6 @@ def cpp_arm_runtime() -> Runtime:
 
 def build_cpp_firmware(target: str) -> Path:
     """firmware/cpp/targets.py's `target`, built at first use and cached by source hash."""
-    script = CPP_FIRMWARE / "targets.py"
-    if not script.is_file():
-        raise EmulatorError(f"the C++ firmware's sources are not at {CPP_FIRMWARE}: firmware=cpp and cpp-arm "
-                            "build them at first use, from a source checkout of phyll")
     targets = cpp_targets()
     try:
         return targets.build(target)
@@ -148,7 +155,7 @@ def cpp_targets():
     """firmware/cpp/targets.py as a module (its build(), sizes(), TARGETS, BuildError)."""
     global _targets_module
     if _targets_module is None:
-        spec = importlib.util.spec_from_file_location("phyll_cpp_targets", CPP_FIRMWARE / "targets.py")
+        spec = importlib.util.spec_from_file_location("phyll_cpp_targets", cpp_firmware_dir() / "targets.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # its dataclasses look their module up there

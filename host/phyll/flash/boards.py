@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..emulator.firmware import firmware_dir
+from ..emulator.errors import EmulatorError
+from ..emulator.firmware import cpp_firmware_dir, firmware_dir
 from .errors import FlashError
 
-_PACKAGE = Path(__file__).resolve().parents[1]
 
 RP2_MICROPYTHON = (
     "put MicroPython on it first: hold BOOTSEL while plugging the board in, so its boot drive "
@@ -87,11 +87,13 @@ _CPP = {
 
 
 def cpp_project() -> Path:
-    """firmware/cpp of the source checkout: PlatformIO builds the C++ firmware from there."""
-    folder = _PACKAGE.parents[1] / "firmware" / "cpp"
+    """The C++ firmware's PlatformIO project (the emulator's C++ sources): pio builds it there."""
+    try:
+        folder = cpp_firmware_dir()
+    except EmulatorError as exc:
+        raise FlashError(str(exc)) from None
     if not (folder / "platformio.ini").is_file():
-        raise FlashError(f"the C++ firmware's PlatformIO project is not at {folder}: --firmware cpp builds it from "
-                         "a source checkout of phyll (git clone, then pip install -e .)")
+        raise FlashError(f"the C++ firmware's PlatformIO project has no platformio.ini in {folder}")
     return folder
 
 

@@ -89,14 +89,15 @@ def esptool_commands(image: Path, port: str, chip: str | None = None, *, erase: 
 
 
 def platformio_upload(project: Path, env: str, port: str | None) -> Command:
-    """`pio run -e ENV -t upload` for the C++ firmware. An installed package's project folder may
-    not be writable: PlatformIO then builds in a cache folder (PLATFORMIO_WORKSPACE_DIR)."""
+    """`pio run -e ENV -t upload` for the C++ firmware. The installed package's copy of the project
+    (phyll/_firmware_cpp) may not be writable and is no place for build output: PlatformIO then
+    builds in a cache folder (PLATFORMIO_WORKSPACE_DIR)."""
     pio = _platformio()
     argv = [*(pio or ["pio"]), "run", "-d", str(project), "-e", env, "-t", "upload"]
     if port:
         argv += ["--upload-port", port]
     env_vars = {}
-    if not os.access(project, os.W_OK):
+    if project.name == "_firmware_cpp" or not os.access(project, os.W_OK):
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         env_vars["PLATFORMIO_WORKSPACE_DIR"] = str(Path(base) / "phyll" / "pio")
     return Command(argv, env_vars, "" if pio else PLATFORMIO_HINT)
