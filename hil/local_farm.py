@@ -24,21 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from phyll.labgrid.client import LabgridClient, LabgridError
+from phyll.labgrid.client import LabgridClient, LabgridError, labgrid_program
 
 EXPORTER_NAME = "phyll-farm"
 _START_S = 30.0
 _STOP_S = 5.0
-
-
-def labgrid_program(name: str) -> str:
-    beside = Path(sys.executable).with_name(name)
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which(name)
-    if found is None:
-        raise LabgridError(f"{name} is not installed: pip install 'phyll[labgrid]'")
-    return found
 
 
 def missing_reason() -> str | None:

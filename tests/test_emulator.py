@@ -81,8 +81,9 @@ class Sensorless(Affine):
         self.n_sensors = 0
 
 
-def children() -> set[int]:
-    """Live (not zombie) child processes of this process, read from /proc."""
+def children(parent: int | None = None) -> set[int]:
+    """Live (not zombie) child processes of `parent` (default: this process), read from /proc."""
+    parent = os.getpid() if parent is None else parent
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -91,7 +92,7 @@ def children() -> set[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[1]) == os.getpid():
+        if fields[0] != "Z" and int(fields[1]) == parent:
             found.add(int(entry.name))
     return found
 
@@ -382,7 +383,7 @@ def test_phyll_emulate_prints_its_path_first_serves_info_and_stops_on_sigterm(ca
         assert select.select([out], [], [], STARTUP_S)[0], "phyll emulate printed nothing"
         path = out.readline().strip()
         assert path.startswith("/dev/pts/"), path
-        firmware_pids = {pid for pid in _children_of(emulate.pid)}
+        firmware_pids = children(emulate.pid)
         assert len(firmware_pids) == 1
 
         assert main(["info", path]) == 0
@@ -417,19 +418,6 @@ def test_emulator_alone_serves_a_host_on_its_path():
         with open_device(emulator.path) as device:  # a second host after the first left
             assert device.forward(drives(3, 20)).shape == (3, 20)
         assert emulator.exit_status() is None
-
-
-def _children_of(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                found.append(int(entry.name))
-    return found
 
 
 def test_emu_urls_take_link_options_after_the_hash():
@@ -593,7 +581,7 @@ def test_phyll_emulate_says_the_firmware_left_for_the_repl_and_how_to_attach():
     try:
         assert select.select([out], [], [], STARTUP_S)[0], "phyll emulate printed nothing"
         path = out.readline().strip()
-        firmware_pids = set(_children_of(emulate.pid))
+        firmware_pids = children(emulate.pid)
         with RawHost(path) as host:
             host.write(p.encode_frame(p.MsgType.REPL, 3))
             said = ""

@@ -48,13 +48,15 @@ class SerialEndpoint:
         return f"rfc2217://{self.host}:{self.port}?ign_set_control"
 
 
-def client_program() -> str:
-    beside = Path(sys.executable).with_name(CLIENT)
+def labgrid_program(name: str = CLIENT) -> str:
+    """labgrid's `name` (labgrid-client, -coordinator, -exporter): beside this Python (a venv's
+    bin/), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
     if beside.is_file():
         return str(beside)
-    found = shutil.which(CLIENT)
+    found = shutil.which(name)
     if found is None:
-        raise LabgridError(f"{CLIENT} is not installed: {_INSTALL}")
+        raise LabgridError(f"{name} is not installed: {_INSTALL}")
     return found
 
 
@@ -63,7 +65,7 @@ class LabgridClient:
 
     def __init__(self, coordinator: str | None = None) -> None:
         self.coordinator = coordinator or os.environ.get("LG_COORDINATOR") or "127.0.0.1:20408"
-        self.program = client_program()
+        self.program = labgrid_program()
 
     def call(self, place: str, *command: str) -> str:
         """Run `labgrid-client -x COORDINATOR -p PLACE COMMAND...`; its output, or LabgridError."""
