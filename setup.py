@@ -40,16 +40,19 @@ _FIRMWARE = {"phyll._firmware": "firmware/micropython",
              **{f"phyll._firmware.{sub}": f"firmware/micropython/{sub.replace('.', '/')}"
                 for sub in ("boards", "cpython", "phyllfw", "phyllfw.hal")}}
 
-# The C++ firmware's sources ship as phyll._firmware_cpp (firmware/cpp without its tests): emu://
-# firmware=cpp and cpp-arm build them at first use with targets.py, and `phyll flash --firmware cpp`
-# hands the PlatformIO project to pio, from an installed phyll as from a checkout.
-_FIRMWARE_CPP = {"phyll._firmware_cpp": "firmware/cpp"}
-_FIRMWARE_CPP_FILES = ["platformio.ini", "src/*", "src/*/*", "host/*", "arm/*/*"]
+# The C++ firmware's sources ship as phyll._firmware_cpp (firmware/cpp without its tests and
+# builds): emu:// firmware=cpp and cpp-arm build them at first use with targets.py, and `phyll flash
+# --firmware cpp` hands the PlatformIO project to pio, from an installed phyll as from a checkout.
+# Each source folder is listed as a package of its own, as setuptools wants for data folders.
+_CPP_FOLDERS = ["", "src", "src/boards", "src/core", "src/hal", "host", "arm/cortex_m", "arm/mps2", "arm/rp2040"]
+_FIRMWARE_CPP = {".".join(["phyll._firmware_cpp", *filter(None, folder.split("/"))]):
+                 f"firmware/cpp/{folder}".rstrip("/") for folder in _CPP_FOLDERS}
+_FIRMWARE_CPP_FILES = {package: ["*.cpp", "*.h", "*.ld", "platformio.ini"] for package in _FIRMWARE_CPP}
 
 setup(
     packages=find_packages("host") + ["phyll.kernels", *_FIRMWARE, *_FIRMWARE_CPP],
     package_dir={"": "host", "phyll.kernels": "cython_kernels", **_FIRMWARE, **_FIRMWARE_CPP},
-    package_data={"phyll._firmware_cpp": _FIRMWARE_CPP_FILES},
+    package_data=_FIRMWARE_CPP_FILES,
     ext_modules=cythonize(
         extensions,
         # Regenerate the C every build: cythonize's timestamps do not see a PHYLL_DEBUG change.
