@@ -48,6 +48,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tty
 from pathlib import Path
@@ -240,7 +241,8 @@ def _train(url: str, epochs: int, out: Path, splits: int = 1) -> tuple[float, di
                "train", "--dataset", str(VOWELS), "--label-column", "vowel", "--device", url,
                "--layers", "2", "--epochs", str(epochs), "--splits", str(splits), "--quiet", "--json-out", str(out)]
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # in out's folder: whatever the run writes there (a failed run's checkpoint) stays out of the repo
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=out.parent)
     wall = time.perf_counter() - start
     summary = json.loads(out.read_text())
     out.unlink()
@@ -360,7 +362,11 @@ def fault_figures(epochs: int) -> dict:
     unusable rate's error and how long it took to come."""
     if not VOWELS.is_file():
         return {"skipped": f"no vowel data at {VOWELS}"}
-    out = Path(f"/tmp/bench_link_faults_{os.getpid()}.json")
+    with tempfile.TemporaryDirectory(prefix="bench_link_faults_") as folder:
+        return _fault_runs(epochs, Path(folder) / "run.json")
+
+
+def _fault_runs(epochs: int, out: Path) -> dict:
     runs = {}
     for rate in FAULT_RATES:
         url = "emu://acoustic?seed=0&runtime=micropython" + (f"#flip={rate}&drop={rate / 10}&fault_seed=1" if rate else "")
@@ -384,7 +390,7 @@ def fault_figures(epochs: int) -> dict:
                "train", "--dataset", str(VOWELS), "--label-column", "vowel", "--device", url,
                "--epochs", str(epochs), "--quiet"]
     start = time.perf_counter()
-    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=out.parent)
     unusable = {"url": url, "exit_code": result.returncode, "seconds": time.perf_counter() - start,
                 "error": next((line for line in result.stderr.splitlines() if "error" in line), result.stderr[-300:])}
     return {"epochs": epochs, "runs": {str(rate): run for rate, run in runs.items()}, "unusable": unusable}

@@ -265,6 +265,16 @@ def test_baud_paces_the_link_like_a_uart():
         assert elapsed >= 0.95 * reply_bytes * 10 / baud
 
 
+def test_a_busy_uart_gets_no_probes():
+    """Large frames after small ones on a UART: the oldest reply is late only because the wire is
+    busy, so the link sends no probe copies (each would cost the wire a whole frame)."""
+    with open_device("emu://loopback?width=20&baud=1000000") as device:
+        device.forward(drives(8, 20))  # the link's pace is measured on small frames
+        device.forward(drives(4 * device.max_batch, 20))
+        assert device.counters.probes == 0
+        assert device.counters.retries == 0
+
+
 @needs_micropython
 def test_killed_emulator_mid_training_gives_a_clear_error_and_a_resumable_checkpoint(blobs_csv, tmp_path):
     dataset = load_dataset(str(blobs_csv), "kind")

@@ -214,7 +214,10 @@ class LinkEngine:
             for head in waiting.values():
                 break  # the oldest send
             deadline = max(head.attempt_at, last_reply) + head.timeout
-            probe_at = self._probe_due(head, last_reply)
+            # No probe while requests are still being written or replies still arrive: on a slow
+            # link (a UART) the oldest reply is late because the wire is busy, and a copy of a
+            # large request would only make it busier.
+            probe_at = 0.0 if self._tx else self._probe_due(head, last_reply)
             if probe_at:
                 deadline = min(deadline, probe_at)
             if parser.pending:
@@ -248,13 +251,14 @@ class LinkEngine:
 
     def _probe_due(self, head: _Job, last_reply: float) -> float:
         """When to send the oldest request again as a probe (0: not measured yet): the pace
-        after its last transmission or the last reply, whichever is later, doubled for each
-        probe already sent since its last counted attempt. A probe is a copy under the same seq,
-        so a device that is only slow answers it from its cache and nothing runs twice."""
+        after its last transmission, the last reply or the last byte heard, whichever is latest
+        (the link has been quiet that long), doubled for each probe already sent since its last
+        counted attempt. A probe is a copy under the same seq, so a device that is only slow
+        answers it from its cache and nothing runs twice."""
         after = self._probe_after()
         if not after:
             return 0.0
-        return max(head.sent_at, last_reply) + after * (1 << head.probes)
+        return max(head.sent_at, last_reply, self._last_rx) + after * (1 << head.probes)
 
     def _window_open(self, waiting: dict[int, _Job], next_index: int) -> bool:
         """Room for request next_index: fewer than in_flight requests from the oldest unanswered
