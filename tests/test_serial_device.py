@@ -507,6 +507,11 @@ def test_frame_sizer_fits_frames_to_the_measured_error_rate():
     assert not sizer.shrink() and sizer.smallest == 1
     sizer.fit(0.0)
     assert sizer.vectors == 409
+    # A frame whose every attempt came back damaged: halved, or at once to what the rate calls for
+    assert sizer.shrink() and sizer.vectors == 204
+    assert sizer.shrink(1e-4) and sizer.vectors == 19
+    assert sizer.shrink(1e-6) and sizer.vectors == 9  # never larger than half
+    assert sizer.shrink(1e-2) and sizer.vectors == 1
 
 
 def test_a_link_too_bad_to_use_is_named_with_its_error_rate(serve):

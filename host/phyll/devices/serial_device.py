@@ -52,20 +52,24 @@ class FrameSizer:
         self.smallest = max_batch
         self.shrinks = self.grows = 0
 
-    def shrink(self) -> bool:
-        """Halve; False when frames are one vector already."""
+    def shrink(self, error_per_byte: float = 0.0) -> bool:
+        """Halve, or straight to the size the measured error rate calls for when that is smaller
+        (a link that damages every frame need not be halved down one failed frame at a time);
+        False when frames are one vector already."""
         if self.vectors == 1:
             return False
-        self._set(max(1, self.vectors // 2))
+        self._set(min(max(1, self.vectors // 2), self._fitted(error_per_byte)))
         return True
 
     def fit(self, error_per_byte: float) -> None:
         """Size frames for the link's measured error rate per byte (0: clean)."""
+        self._set(self._fitted(error_per_byte))
+
+    def _fitted(self, error_per_byte: float) -> int:
         if not error_per_byte:
-            self._set(self.max_batch)
-            return
+            return self.max_batch
         round_trip = -math.log1p(-_DAMAGED_TARGET) / error_per_byte
-        self._set(min(self.max_batch, max(1, int((round_trip - _FRAME_BYTES) // self.vector_bytes))))
+        return min(self.max_batch, max(1, int((round_trip - _FRAME_BYTES) // self.vector_bytes)))
 
     def _set(self, vectors: int) -> None:
         if vectors < self.vectors:
@@ -161,7 +165,7 @@ class Device:
         try:
             self.link.exchange(requests, on_reply=store)
         except DamagedLinkError as exc:
-            if not self.frames.shrink() and self.link.damaged_share > _UNUSABLE_SHARE:
+            if not self.frames.shrink(exc.per_byte) and self.link.damaged_share > _UNUSABLE_SHARE:
                 raise self._unusable(exc) from exc
             return [frame for frame, done in zip(frames, answered) if not done]
         self.frames.fit(self.link.error_per_byte())
