@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phyll.checkpoint import replacing
 from phyll.plots import pyplot
 
 from .record import TestRecord
@@ -32,10 +33,9 @@ def write_plots(data: dict, record: TestRecord, folder: Path) -> list[Path]:
 
 
 def _save(fig, path: Path) -> Path:
-    partial = path.with_name(path.stem + ".partial.png")
-    fig.savefig(partial, dpi=110)
+    with replacing(path) as partial:
+        fig.savefig(partial, dpi=110, format="png")
     pyplot().close(fig)
-    partial.replace(path)
     return path
 
 

@@ -13,6 +13,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from phyll.checkpoint import replacing
+
 from .record import ERROR, FAIL, SKIP, TestRecord
 
 _MESSAGE_CHARS = 400
@@ -80,16 +82,13 @@ def write_reports(record: TestRecord, plot_data: dict, folder: Path) -> list[Pat
     written = [folder / "junit.xml", folder / "record.json", folder / "summary.txt"]
     tree = junit_xml(record)
     ET.indent(tree)
-    _atomic(written[0], lambda path: tree.write(path, encoding="utf-8", xml_declaration=True))
-    _atomic(written[1], lambda path: path.write_text(json.dumps(record.as_dict(), indent=1, default=str) + "\n"))
-    _atomic(written[2], lambda path: path.write_text(summary(record) + "\n"))
+    with replacing(written[0]) as path:
+        tree.write(path, encoding="utf-8", xml_declaration=True)
+    with replacing(written[1]) as path:
+        path.write_text(json.dumps(record.as_dict(), indent=1, default=str) + "\n")
+    with replacing(written[2]) as path:
+        path.write_text(summary(record) + "\n")
     return written + write_plots(plot_data, record, folder / "plots")
-
-
-def _atomic(path: Path, write) -> None:
-    partial = path.with_name(path.name + ".partial")
-    write(partial)
-    partial.replace(path)
 
 
 def _short(message: str, limit: int = 240) -> str:

@@ -122,6 +122,8 @@ class _Farm:
         return Path(self.folder.name) / f"{place}.json"
 
     def _finish(self, wall_s: float) -> int:
+        from ..cli.common import write_json  # the cli package imports this module
+
         splits, devices, errors, stopped, trained = [], {}, [], [], set()
         for place, (child, _) in self.children.items():
             code = child.returncode
@@ -151,7 +153,7 @@ class _Farm:
                              "places": {place: seeds for place, seeds in self.blocks.items()}}
         for path in (self.args.out / "metrics.json" if self.args.out else None, self.args.json_out):
             if path is not None:
-                _write(path, summary)
+                write_json(path, summary)
         self.folder.cleanup()
         if status == "completed":
             print(f"test accuracy {summary['test_accuracy']:.2f} % (± {summary['test_accuracy_std']:.2f}) over "
@@ -166,13 +168,6 @@ def _pass_through(child: subprocess.Popen, prefix: str) -> None:
     for line in child.stderr:
         sys.stderr.write(prefix + line)
         sys.stderr.flush()
-
-
-def _write(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=2) + "\n")
-    partial.replace(path)
 
 
 def train_over_places(args, parser, check) -> int:
