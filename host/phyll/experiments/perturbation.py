@@ -66,23 +66,26 @@ def run(dataset: Dataset, open_medium: Callable[[], LocalDevice], config: TrainC
     described = None
     for seed in seeds:
         device = open_medium()
-        if getattr(device, "medium", None) is None or not hasattr(device.medium, "perturb"):
-            raise ValueError("the perturbation experiment perturbs the medium between two epochs, so "
-                             "it needs an in-process medium (sim://NAME); for emu:// schedule one with "
-                             "?perturb_at_pass=N&perturb_size=X")
-        kinds = ("gain",) + tuple(device.medium.perturbation_kinds)
-        kind = plan.kind or kinds[-1]
-        if kind not in kinds:
-            raise ValueError(f"medium {device.medium.name!r} has no perturbation {kind!r}; it has {list(kinds)}")
-        seeded = replace(config, seed=seed)
-        data = _split(dataset, plan.test_fraction, seed)
-        placement, _ = measure_placement(plan.placement, device, seed)
-        physics, statistics = _arms(device, device.medium, data, seeded, plan, kind, placement, seed)
-        per_seed["physics"].append(physics)
-        described = described or device.describe()
-        control = WithImperfections(ConstantMedium(device.n_actuators, device.encoding, statistics), seed=seed)
-        per_seed["control"].append(_arms(LocalDevice(control, "control:constant"), control, data, seeded,
-                                         plan, kind, placement, seed)[0])
+        try:
+            if getattr(device, "medium", None) is None or not hasattr(device.medium, "perturb"):
+                raise ValueError("the perturbation experiment perturbs the medium between two epochs, so "
+                                 "it needs an in-process medium (sim://NAME); for emu:// schedule one with "
+                                 "?perturb_at_pass=N&perturb_size=X")
+            kinds = ("gain",) + tuple(device.medium.perturbation_kinds)
+            kind = plan.kind or kinds[-1]
+            if kind not in kinds:
+                raise ValueError(f"medium {device.medium.name!r} has no perturbation {kind!r}; it has {list(kinds)}")
+            seeded = replace(config, seed=seed)
+            data = _split(dataset, plan.test_fraction, seed)
+            placement, _ = measure_placement(plan.placement, device, seed)
+            physics, statistics = _arms(device, device.medium, data, seeded, plan, kind, placement, seed)
+            per_seed["physics"].append(physics)
+            described = described or device.describe()
+            control = WithImperfections(ConstantMedium(device.n_actuators, device.encoding, statistics), seed=seed)
+            per_seed["control"].append(_arms(LocalDevice(control, "control:constant"), control, data, seeded,
+                                             plan, kind, placement, seed)[0])
+        finally:
+            device.close()
     return {
         "plan": {**asdict(plan), "kind": kind},
         "config": asdict(config),
