@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import signal
 import threading
+import time
 
 from ..devices.serial_device import Device
 from ..link import open_port, split_link_options
@@ -98,14 +99,12 @@ def open(url: DeviceURL) -> PlaceDevice:  # noqa: A001 - handler modules expose 
 
 
 def _connect(serial_url: str, options):
-    for attempt in range(_CONNECT_ATTEMPTS):
+    for _ in range(_CONNECT_ATTEMPTS - 1):
         try:
             return open_port(serial_url, options)
         except LinkError:
-            if attempt == _CONNECT_ATTEMPTS - 1:
-                raise
-            threading.Event().wait(_CONNECT_PAUSE_S)
-    raise AssertionError("unreachable")
+            time.sleep(_CONNECT_PAUSE_S)
+    return open_port(serial_url, options)  # the last attempt's error is the one to see
 
 
 def _query(options: dict) -> str:
