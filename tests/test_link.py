@@ -8,6 +8,7 @@ import pytest
 
 from phyll.link import LinkOptions, open_port, split_link_options
 from phyll.link.faults import Damage, FaultPlan, _Direction
+from phyll.link.engine import LinkEngine, _Job
 from phyll.link.ports import ChunkPort, DescriptorPort
 
 
@@ -51,6 +52,31 @@ def test_damage_depends_on_the_bytes_not_on_how_they_are_cut():
     assert pieces == whole and whole != data
     assert cut.counts["flipped"] > 0 and cut.counts["dropped"] > 0 and cut.counts["junk"] > 0
     assert len(whole) == len(data) - cut.counts["dropped"] + cut.counts["junk"]
+
+
+@pytest.mark.parametrize("rate", [1e-5, 1e-4, 1e-3, 1e-2])
+def test_the_error_rate_per_byte_is_estimated_from_round_trips_of_mixed_sizes(rate):
+    # 256 round trips of the sizes a shrinking frame goes through, each arriving whole with
+    # probability (1 - rate) ** bytes; the estimate is a maximum likelihood, within its spread
+    engine = LinkEngine(port=None, url="test://", retries=3)
+    rng = np.random.default_rng(int(-np.log10(rate)))
+    sizes = rng.choice([116, 436, 1636, 6436, 32756], 4096)
+    damaged = rng.random(sizes.size) > (1 - rate) ** sizes
+    for size, hit in zip(sizes, damaged):
+        engine._judge(_Job(0, 0x03, 0, bytes(int(size) // 2), 0.0), damaged=bool(hit))
+    recent = damaged[-256:]
+    assert 0 < recent.sum() < recent.size
+    assert engine.error_per_byte() == pytest.approx(rate, rel=0.4)
+
+
+def test_the_error_rate_is_zero_on_a_clean_link_and_one_half_when_all_is_damaged():
+    engine = LinkEngine(port=None, url="test://", retries=3)
+    job = _Job(0, 0x03, 0, bytes(500), 0.0)
+    engine._judge(job, damaged=False)
+    assert engine.error_per_byte() == 0.0
+    for _ in range(256):
+        engine._judge(job, damaged=True)
+    assert engine.error_per_byte() == 0.5
 
 
 def test_ports_are_chosen_by_whether_they_have_a_descriptor():

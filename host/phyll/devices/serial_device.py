@@ -26,10 +26,20 @@ INFO_KEYS = ("protocol", "firmware", "board", "medium", "runtime", "n_actuators"
 # frame's 0x01 byte is Ctrl-A, which puts the REPL into raw mode, and a friendly REPL prompts.
 _REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b"\r\n>>> ", b'Type "help()" for more information')
 _SNIFF_BYTES = 512
-# Frames are sized so that about this share of round trips comes back damaged at the link's
-# measured error rate: bigger frames lose more to re-sends, smaller ones more to per-frame costs.
-_DAMAGED_TARGET = 0.15
+# A frame of n vectors costs c0 + c1 * n (the link's fixed cost per frame and its cost per
+# vector, fitted to the service times of recent whole EXCITE round trips) and arrives whole with
+# probability (1 - rate) ** (framing + n * vector bytes); frames are sized for the least expected
+# time per vector. Where a frame's fixed cost dominates (a fast link, a firmware that spends most
+# of its time per frame) that is ~1 / (rate * vector bytes) vectors, where bytes dominate (a slow
+# UART) fewer. The fit needs frames of different sizes: until it has them, frames cost c0 alone.
 _FRAME_BYTES = 2 * (p.HEADER_SIZE + p.BATCH_HEADER.size + p.CRC_SIZE)  # a request's and a reply's framing
+_COST_SAMPLES_MIN = 16  # whole round trips before the cost per vector is fitted at all
+# Never frames that more than this share of round trips damage, however cheap re-sends are: a
+# frame whose every attempt comes back damaged stops its exchange (the engine's `retries`).
+_DAMAGED_CAP = 0.5
+# When every attempt at a frame came back damaged and the measured rate gave that less than this
+# chance, the rate is stale (the link just got worse): the frame size is halved at once.
+_SURPRISE = 0.01
 # A link is too bad to use when this share of round trips of the smallest frames is damaged.
 _UNUSABLE_SHARE = 0.5
 # How long HELLO keeps trying through a link that damages its frames, and after how many
@@ -40,10 +50,11 @@ _HELLO_HOPELESS_AFTER = 32
 
 class FrameSizer:
     """Vectors per EXCITE, sized to the link like the block of an ARQ that adapts to its channel:
-    the device's max_batch on a clean link; on a damaging one, as many as keep the damaged share
-    of round trips near _DAMAGED_TARGET at the error rate per byte measured over the recent round
-    trips, so the size grows back as clean round trips replace damaged ones. When every attempt
-    at one frame came back damaged it is halved at once, down to one vector."""
+    the device's max_batch on a clean link; on a damaging one, the size with the least expected
+    time per vector at the error rate per byte measured over the recent round trips and the
+    frame costs measured on the link (see _FRAME_BYTES above), so the size grows back as clean
+    round trips replace damaged ones. When every attempt at one frame came back damaged against
+    the odds the rate gave, the size is halved at once, down to one vector."""
 
     def __init__(self, max_batch: int, vector_bytes: int) -> None:
         self.max_batch = max_batch
@@ -51,25 +62,52 @@ class FrameSizer:
         self.vectors = max_batch
         self.smallest = max_batch
         self.shrinks = self.grows = 0
+        self.cost_ratio = 0.0  # c1 / c0 of the last fit
 
-    def shrink(self, error_per_byte: float = 0.0) -> bool:
-        """Halve, or straight to the size the measured error rate calls for when that is smaller
-        (a link that damages every frame need not be halved down one failed frame at a time);
-        False when frames are one vector already."""
+    def fit(self, error_per_byte: float, costs: np.ndarray | None = None) -> None:
+        """Size frames for the link's measured error rate per byte (0: clean) and the (bytes both
+        ways, seconds) of its recent whole round trips."""
+        self._set(self._fitted(error_per_byte, costs))
+
+    def shrink(self, error_per_byte: float, costs: np.ndarray | None = None, attempts: int = 1) -> bool:
+        """Every one of `attempts` at a frame came back damaged: refit, and halve at once when the
+        measured rate made that unlikely (it lags a link that just got worse); False when frames
+        are one vector already."""
         if self.vectors == 1:
             return False
-        self._set(min(max(1, self.vectors // 2), self._fitted(error_per_byte)))
+        fitted = self._fitted(error_per_byte, costs)
+        damaged = -math.expm1(self._round_trip_bytes(self.vectors) * math.log1p(-min(error_per_byte, 0.5)))
+        if damaged ** attempts < _SURPRISE:
+            fitted = min(fitted, max(1, self.vectors // 2))
+        self._set(min(fitted, self.vectors))
         return True
 
-    def fit(self, error_per_byte: float) -> None:
-        """Size frames for the link's measured error rate per byte (0: clean)."""
-        self._set(self._fitted(error_per_byte))
+    def _round_trip_bytes(self, vectors: int) -> int:
+        return _FRAME_BYTES + vectors * self.vector_bytes
 
-    def _fitted(self, error_per_byte: float) -> int:
+    def _fitted(self, error_per_byte: float, costs: np.ndarray | None) -> int:
         if not error_per_byte:
             return self.max_batch
-        round_trip = -math.log1p(-_DAMAGED_TARGET) / error_per_byte
-        return min(self.max_batch, max(1, int((round_trip - _FRAME_BYTES) // self.vector_bytes)))
+        self.cost_ratio = ratio = self._cost_ratio(costs)
+        x = -self.vector_bytes * math.log1p(-min(error_per_byte, 0.5))  # -log P(a vector's bytes arrive whole)
+        # d/dn log((c0 + c1 n) / (n P(n))) = 0  <=>  x k n^2 + x n - 1 = 0, k = c1 / c0
+        best = 1 / x if ratio == 0 else (math.sqrt(x * x + 4 * x * ratio) - x) / (2 * x * ratio)
+        capped = (-math.log1p(-_DAMAGED_CAP) / -math.log1p(-min(error_per_byte, 0.5)) - _FRAME_BYTES) / self.vector_bytes
+        return min(self.max_batch, max(1, int(min(best, capped))))
+
+    def _cost_ratio(self, costs: np.ndarray | None) -> float:
+        """c1 / c0 from a straight line through (bytes, seconds); 0 (a frame costs the same
+        whatever its size) until the sizes seen differ by 2x, or when the line does not rise."""
+        if costs is None or len(costs) < _COST_SAMPLES_MIN:
+            return 0.0
+        size, seconds = costs[:, 0], costs[:, 1]
+        if size.max() < 2 * size.min():
+            return 0.0
+        per_byte, fixed = np.polyfit(size, seconds, 1)
+        if per_byte <= 0:
+            return 0.0
+        per_frame = max(fixed + per_byte * _FRAME_BYTES, per_byte * _FRAME_BYTES)  # at least its framing's bytes
+        return float(per_byte * self.vector_bytes / per_frame)
 
     def _set(self, vectors: int) -> None:
         if vectors < self.vectors:
@@ -81,7 +119,7 @@ class FrameSizer:
 
     def describe(self) -> dict:
         return {"vectors_per_excite": self.vectors, "smallest": self.smallest, "max_batch": self.max_batch,
-                "shrinks": self.shrinks, "grows": self.grows}
+                "shrinks": self.shrinks, "grows": self.grows, "cost_ratio": self.cost_ratio}
 
 
 class NoFirmwareError(LinkError):
@@ -165,10 +203,13 @@ class Device:
         try:
             self.link.exchange(requests, on_reply=store)
         except DamagedLinkError as exc:
-            if not self.frames.shrink(exc.per_byte) and self.link.damaged_share > _UNUSABLE_SHARE:
+            costs = self.link.service_samples(MsgType.EXCITE)
+            if (not self.frames.shrink(exc.per_byte, costs, self.link.retries + 1)
+                    and self.link.damaged_share > _UNUSABLE_SHARE):
                 raise self._unusable(exc) from exc
             return [frame for frame, done in zip(frames, answered) if not done]
-        self.frames.fit(self.link.error_per_byte())
+        error_per_byte = self.link.error_per_byte()
+        self.frames.fit(error_per_byte, self.link.service_samples(MsgType.EXCITE) if error_per_byte else None)
         return []
 
     def _unusable(self, exc: DamagedLinkError) -> LinkError:

@@ -25,13 +25,15 @@ from .. import protocol as p
 from ..protocol import DeviceError, ErrorCode, LinkError, MsgType
 
 _LATENCY_WINDOW = 4096
-_PROBE_FLOOR_S = 0.05  # the earliest a probe goes out: below it, a busy machine's scheduling alone
+_PROBE_FLOOR_S = 0.02  # the earliest a probe goes out: below it, a busy machine's scheduling alone
 _PACE_GAIN, _SPREAD_GAIN = 1 / 8, 1 / 4  # the smoothing of TCP's RTO estimator (RFC 6298)
 _QUALITY_GAIN = 1 / 32  # how fast the damaged share of round trips follows the link
 # Above this damaged share, a request that got no reply is taken as damaged too: on such a link
 # silence is mostly frames destroyed beyond recognition, not a device that stopped.
 _DAMAGED_LINK_SHARE = 0.1
 _RECENT_ROUND_TRIPS = 256  # the round trips the error rate per byte is estimated from
+_RATE_GRID = 64  # rates tried at once per refinement of the error rate's estimate
+_SERVICE_SAMPLES = 256  # whole round trips per request type kept to model what a frame costs
 
 Request = tuple[int, bytes, float]  # (message type, payload, reply timeout in seconds)
 
@@ -123,6 +125,8 @@ class LinkEngine:
         self._recent: deque[tuple[int, bool]] = deque(maxlen=_RECENT_ROUND_TRIPS)  # (bytes, damaged)
         self._recent_damaged = 0  # how many of them were damaged
         self._reply_bytes: dict[int, int] = {}  # request type -> size of its last whole reply
+        # request type -> (bytes both ways, service seconds) of its recent whole round trips
+        self._service: dict[int, deque[tuple[int, float]]] = {}
         # A random first seq keeps a late reply from a previous session from matching this one.
         self._next_seq = secrets.randbelow(p.SEQ_MODULO)
 
@@ -138,6 +142,8 @@ class LinkEngine:
             raise LinkError(f"device {self.url} is closed")
         try:
             return self._exchange(requests, on_reply, on_bytes)
+        except DamagedLinkError:
+            raise  # the device answered, if in damaged frames: it is there, nothing to explain
         except LinkError as exc:
             if self._explain is None:
                 raise
@@ -163,21 +169,33 @@ class LinkEngine:
 
     def error_per_byte(self) -> float:
         """The error rate per byte most likely to have damaged what the recent round trips saw:
-        a round trip of n bytes arrives whole with probability (1 - rate) ** n. Solved for the
-        maximum likelihood by bisection (the score falls as the rate grows); 0.5 stands for
-        "every round trip damaged"."""
+        a round trip of n bytes arrives whole with probability (1 - rate) ** n. The likelihood's
+        slope falls as the rate grows; its zero is found on a grid of rates, refined three times
+        around the sign change. 0.5 stands for "every round trip damaged"."""
         if not self._recent_damaged:
             return 0.0
-        sizes = np.array([size for size, _ in self._recent], float)
-        damaged = np.array([hit for _, hit in self._recent], bool)
+        recent = np.array(self._recent, float)
+        sizes, where = np.unique(recent[:, 0], return_inverse=True)
+        damaged = np.bincount(where, weights=recent[:, 1], minlength=sizes.size)
+        whole = np.bincount(where, minlength=sizes.size) - damaged
         low, high = np.log(1e-12), np.log(0.5)
-        for _ in range(60):
-            rate = np.exp((low + high) / 2)
-            whole = np.exp(sizes * np.log1p(-rate))
-            score = (np.sum(sizes[damaged] * whole[damaged] / (1 - rate) / -np.expm1(sizes[damaged] * np.log1p(-rate)))
-                     - np.sum(sizes[~damaged]) / (1 - rate))
-            low, high = (np.log(rate), high) if score > 0 else (low, np.log(rate))
+        for _ in range(3):
+            rates = np.exp(np.linspace(low, high, _RATE_GRID))[:, None]
+            log_whole = sizes * np.log1p(-rates)  # log P(a round trip of each size arrives whole)
+            slope = np.sum(damaged * sizes * np.exp(log_whole) / -np.expm1(log_whole) - whole * sizes, axis=1)
+            rising = np.flatnonzero(slope > 0)
+            last = rising[-1] if rising.size else 0
+            if last == _RATE_GRID - 1:
+                return 0.5
+            low, high = np.log(rates[last, 0]), np.log(rates[last + 1, 0])
         return float(np.exp((low + high) / 2))
+
+    def service_samples(self, request_type: int) -> np.ndarray:
+        """(bytes both ways, service seconds) of the recent whole round trips of one request
+        type, as an (n, 2) array. A service time runs from the later of the request's sending and
+        the previous reply, so with requests pipelined it is what the link's slowest stage
+        spends on that round trip."""
+        return np.array(self._service.get(request_type, ()), float).reshape(-1, 2)
 
     def _probe_after(self) -> float:
         """How long the oldest request may go unanswered before a probe: 2x the measured
@@ -327,8 +345,11 @@ class LinkEngine:
             return None
         if event.type == p.reply_type(job.type):  # the usual case first
             del waiting[job.seq]
-            self._reply_bytes[job.type] = p.HEADER_SIZE + len(event.payload) + p.CRC_SIZE
-            self._time_reply(job, now, last_reply)
+            reply_bytes = self._reply_bytes[job.type] = p.HEADER_SIZE + len(event.payload) + p.CRC_SIZE
+            service = self._time_reply(job, now, last_reply)
+            if service is not None:
+                samples = self._service.setdefault(job.type, deque(maxlen=_SERVICE_SAMPLES))
+                samples.append((len(job.wire) + reply_bytes, service))
             self._heard_from(job, waiting)
             self._judge(job, damaged=False)
             job.reply = event
@@ -351,11 +372,15 @@ class LinkEngine:
         self.counters.stale_replies += 1  # a reply of another type under this seq
         return None
 
-    def _time_reply(self, job: _Job, now: float, last_reply: float) -> None:
+    def _time_reply(self, job: _Job, now: float, last_reply: float) -> float | None:
         """Time a reply, whole or damaged, when it surely answers the job's last transmission,
-        i.e. the replies to every earlier one were heard already (Karn's rule)."""
-        if job.heard == len(job.sends) - 1:
-            self._time(now - (job.sent_at if job.sent_at > last_reply else last_reply))
+        i.e. the replies to every earlier one were heard already (Karn's rule); the service
+        time, or None when it cannot be told."""
+        if job.heard != len(job.sends) - 1:
+            return None
+        sample = now - (job.sent_at if job.sent_at > last_reply else last_reply)
+        self._time(sample)
+        return sample
 
     def _time(self, sample: float) -> None:
         """Fold one service time into the pace and its deviation (RFC 6298's estimator)."""

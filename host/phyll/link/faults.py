@@ -90,17 +90,48 @@ class FaultPlan:
                                       for side in _DIRECTIONS}}
 
 
+class _Strikes:
+    """Where one kind of damage strikes a byte stream at a given rate per byte, and with what
+    byte: each strike draws its distance from the last one (geometric) and its value (low..255)
+    together, as it is reached, so the n-th byte's fate does not depend on how the bytes are cut
+    into reads and writes, and clean bytes cost no draws."""
+
+    def __init__(self, rate: float, rng: np.random.Generator, low: int = 0) -> None:
+        self.rate = rate
+        self.rng = rng
+        self.low = low
+        self._next, self._value = (-1, 0)
+        if rate:
+            self._draw(-1)
+
+    def _draw(self, last: int) -> None:
+        self._next = last + int(self.rng.geometric(self.rate))
+        self._value = int(self.rng.integers(self.low, 256))
+
+    def take(self, size: int) -> tuple[list[int], list[int]]:
+        """Offsets struck among the next `size` bytes, and their values."""
+        if not self.rate:
+            return [], []
+        offsets, values = [], []
+        while self._next < size:
+            offsets.append(self._next)
+            values.append(self._value)
+            self._draw(self._next)
+        self._next -= size
+        return offsets, values
+
+
 class _Direction:
     """Damage applied to one direction's bytes, with its own random streams and counters.
 
-    Each kind of damage draws one uniform number per byte from a stream of its own, so the
-    damage to the n-th byte is the same however the bytes are cut into reads and writes. A draw
-    u below the rate strikes; u / rate is then uniform on [0, 1) and picks the new byte.
+    Each kind of damage has a stream of its own (_Strikes); a flipped byte is xor-ed with
+    1..255, an inserted one is 0..255.
     """
 
     def __init__(self, damage: Damage, seed: np.random.SeedSequence) -> None:
         self.damage = damage
-        self._draws = {kind: np.random.default_rng(s) for kind, s in zip(("flip", "drop", "junk"), seed.spawn(3))}
+        self._strikes = {kind: _Strikes(getattr(damage, kind), np.random.default_rng(s), low=int(kind == "flip"))
+                         for kind, s in zip(("flip", "drop", "junk"), seed.spawn(3))}
         self.counts = {"bytes": 0, "flipped": 0, "dropped": 0, "junk": 0, "stalls": 0}
         self._until_stall = damage.stall_every or float("inf")
         self.stalled_until = 0.0
@@ -115,28 +146,23 @@ class _Direction:
             self.counts["stalls"] += 1
         if not (d.flip or d.drop or d.junk) or not data:
             return data
+        size = len(data)
+        (flipped, flips), (dropped, _), (junk, values) = (self._strikes[kind].take(size)
+                                                          for kind in ("flip", "drop", "junk"))
+        if not (flipped or dropped or junk):
+            return data
         array = np.frombuffer(data, np.uint8).copy()
-        size = array.size
-        if d.flip:
-            u = self._draws["flip"].random(size)
-            flipped = np.flatnonzero(u < d.flip)
-            array[flipped] ^= (1 + u[flipped] / d.flip * 255).astype(np.uint8)  # 1..255: never a no-op
-            self.counts["flipped"] += flipped.size
-        if d.junk:
-            u = self._draws["junk"].random(size)
-            at = np.flatnonzero(u < d.junk)
-            junk = (u[at] / d.junk * 256).astype(np.uint8)
-            self.counts["junk"] += at.size
-        if d.drop:
-            kept = self._draws["drop"].random(size) >= d.drop
-            self.counts["dropped"] += int(size - kept.sum())
-        if d.junk and at.size:
-            array = np.insert(array, at, junk)
-            if d.drop:
-                kept = np.insert(kept, at, True)  # inserted bytes are never the dropped ones
-        if d.drop:
-            array = array[kept]
-        return array.tobytes()
+        if flipped:
+            array[flipped] ^= np.array(flips, np.uint8)  # 1..255: never a no-op
+            self.counts["flipped"] += len(flipped)
+        kept = np.ones(size, bool)
+        kept[dropped] = False
+        self.counts["dropped"] += len(dropped)
+        if junk:
+            array = np.insert(array, junk, np.array(values, np.uint8))  # each before the byte at its offset
+            kept = np.insert(kept, junk, True)  # inserted bytes are never the dropped ones
+            self.counts["junk"] += len(junk)
+        return array[kept].tobytes()
 
     def stalled(self, now: float) -> float:
         """Seconds this direction stays stalled from `now` (0 if it flows)."""
