@@ -10,6 +10,7 @@ from phyll.link import LinkOptions, open_port, split_link_options
 from phyll.link.faults import Damage, FaultPlan, _Direction
 from phyll.link.engine import LinkEngine, _Job
 from phyll.link.ports import ChunkPort, DescriptorPort
+from phyll.protocol import LinkError
 
 
 def test_the_fragment_holds_phylls_options_and_the_query_stays_pyserials():
@@ -77,6 +78,20 @@ def test_the_error_rate_is_zero_on_a_clean_link_and_one_half_when_all_is_damaged
     for _ in range(256):
         engine._judge(job, damaged=True)
     assert engine.error_per_byte() == 0.5
+
+
+def test_a_pty_that_hung_up_before_its_first_flush_is_a_link_error():
+    # an emulated firmware that exits at once can hang its pty up between open and the flush
+    # before HELLO: tcflush then fails with EIO (termios.error, not an OSError)
+    master, slave = os.openpty()
+    port = open_port(os.ttyname(slave), LinkOptions())
+    os.close(master)
+    os.close(slave)
+    try:
+        with pytest.raises(LinkError, match="cannot flush the port.*Input/output error"):
+            port.discard_input()
+    finally:
+        port.close()
 
 
 def test_ports_are_chosen_by_whether_they_have_a_descriptor():

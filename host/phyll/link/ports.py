@@ -20,6 +20,7 @@ import os
 import select
 import socket
 import sys
+import termios
 import time
 
 import serial
@@ -101,7 +102,7 @@ class _PortBase:
     def discard_input(self) -> None:
         try:
             self.port.reset_input_buffer()
-        except (OSError, serial.SerialException) as exc:
+        except (OSError, termios.error, serial.SerialException) as exc:  # tcflush on a hung-up pty: EIO
             raise LinkError(f"{self.url}: cannot flush the port ({exc})") from exc
 
     def close(self) -> None:
