@@ -70,14 +70,17 @@ def test_the_error_rate_per_byte_is_estimated_from_round_trips_of_mixed_sizes(ra
     assert engine.error_per_byte() == pytest.approx(rate, rel=0.4)
 
 
-def test_the_error_rate_is_zero_on_a_clean_link_and_one_half_when_all_is_damaged():
+def test_the_error_rate_of_a_clean_link_is_zero_and_of_one_damaging_all_an_even_chance():
     engine = LinkEngine(port=None, url="test://", retries=3)
-    job = _Job(0, 0x03, 0, bytes(500), 0.0)
+    job = _Job(0, 0x03, 0, bytes(250), 0.0)  # 250 bytes out, as many back: 500 a round trip
     engine._judge(job, damaged=False)
     assert engine.error_per_byte() == 0.0
     for _ in range(256):
         engine._judge(job, damaged=True)
-    assert engine.error_per_byte() == 0.5
+    # no rate is most likely when every round trip is damaged; the one at which 256 round trips
+    # of 500 bytes all come back damaged with probability 1/2: (1 - 0.9882 ** 500) ** 256 = 0.5
+    rate = engine.error_per_byte()
+    assert (1 - (1 - rate) ** 500) ** 256 == pytest.approx(0.5, abs=0.01) and rate == pytest.approx(0.0118, rel=0.01)
 
 
 def test_a_pty_that_hung_up_before_its_first_flush_is_a_link_error():

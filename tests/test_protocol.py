@@ -270,8 +270,15 @@ def test_header_rejection_drops_one_byte_so_a_following_frame_survives():
     events = parser.feed(bytes(bogus_header) + good)
     assert events == []  # waits for the 500-byte payload the bogus header promises
     events = parser.expire()
-    # the cut frame's header passed its checks: its seq and type are known
-    assert events == [p.FrameFault("truncated", 1, MsgType.PING), p.Frame(MsgType.PING, 5, b"x")]
+    # the cut frame's header passed its checks: its seq, type and size are known
+    assert events == [p.FrameFault("truncated", 1, MsgType.PING, 10 + 500 + 4), p.Frame(MsgType.PING, 5, b"x")]
+
+
+def test_a_frame_failing_its_crc_is_reported_with_its_size():
+    damaged = bytearray(p.encode_frame(MsgType.MEASURE, 9, bytes(100)))
+    damaged[50] ^= 0xFF
+    events = p.FrameParser().feed(bytes(damaged))
+    assert events[0] == p.FrameFault("bad_crc", 9, MsgType.MEASURE, len(damaged))
 
 
 def test_parser_counts_what_it_rejected():

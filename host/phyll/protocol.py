@@ -200,8 +200,9 @@ def encode_frame(message_type: int, seq: int, payload: bytes = b"", *,
 
 @dataclass(frozen=True)
 class FrameFault:
-    """Something the parser rejected. seq/type are known where the header passed its checks:
-    always for "bad_crc", and for "truncated" when the frame was cut after its header.
+    """Something the parser rejected. seq/type, and size (the whole frame's bytes, as its header
+    gives them), are known where the header passed its checks: always for "bad_crc", and for
+    "truncated" when the frame was cut after its header.
 
     kind: "bad_header_check" | "unknown_frame_version" | "length_too_large" | "bad_crc" | "truncated"
     """
@@ -209,6 +210,7 @@ class FrameFault:
     kind: str
     seq: int | None = None
     type: int | None = None
+    size: int | None = None
 
 
 class FrameParser:
@@ -269,7 +271,7 @@ class FrameParser:
         """Abandon an incomplete frame (inter-byte timeout) and rescan what follows it."""
         if self.pending == 0:
             return []
-        cut = FrameFault("truncated", *self._waiting_for) if self._need else FrameFault("truncated")
+        cut = FrameFault("truncated", *self._waiting_for, self._need) if self._need else FrameFault("truncated")
         events: list[Frame | FrameFault] = [cut]
         self._start += 1
         self._need = 0
@@ -316,7 +318,7 @@ class FrameParser:
         if not crc_ok:
             self.crc_errors += 1
             self._start = found + 1
-            events.append(FrameFault("bad_crc", seq, message_type))
+            events.append(FrameFault("bad_crc", seq, message_type, end + CRC_SIZE - found))
             return True
         events.append(Frame(message_type, seq, payload, version, flags))
         self.frames += 1

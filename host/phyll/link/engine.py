@@ -120,6 +120,7 @@ class LinkEngine:
         self._sent = 0  # transmissions so far: the order the device sees requests in
         self._last_rx = time.monotonic()
         self._pace = self._spread = 0.0  # smoothed service time of a request, and its deviation
+        self._timed = 0  # service times sampled so far
         self.damaged_share = 0.0  # smoothed share of round trips that came back damaged
         self._judged = 0
         self._recent: deque[tuple[int, bool]] = deque(maxlen=_RECENT_ROUND_TRIPS)  # (bytes, damaged)
@@ -171,7 +172,8 @@ class LinkEngine:
         """The error rate per byte most likely to have damaged what the recent round trips saw:
         a round trip of n bytes arrives whole with probability (1 - rate) ** n. The likelihood's
         slope falls as the rate grows; its zero is found on a grid of rates, refined three times
-        around the sign change. 0.5 stands for "every round trip damaged"."""
+        around the sign change. When every round trip came back damaged the likelihood grows for
+        ever: then it is the rate at which all of them come back damaged with an even chance."""
         if not self._recent_damaged:
             return 0.0
         recent = np.array(self._recent, float)
@@ -182,9 +184,12 @@ class LinkEngine:
         for _ in range(3):
             rates = np.exp(np.linspace(low, high, _RATE_GRID))[:, None]
             log_whole = sizes * np.log1p(-rates)  # log P(a round trip of each size arrives whole)
-            slope = np.sum(damaged * sizes * np.exp(log_whole) / -np.expm1(log_whole) - whole * sizes, axis=1)
-            rising = np.flatnonzero(slope > 0)
-            last = rising[-1] if rising.size else 0
+            if whole.any():  # the likelihood's slope
+                falling = np.sum(damaged * sizes * np.exp(log_whole) / -np.expm1(log_whole) - whole * sizes, axis=1)
+            else:  # log 1/2 - log P(every one of them damaged)
+                falling = np.log(0.5) - np.sum(damaged * np.log(-np.expm1(log_whole)), axis=1)
+            above = np.flatnonzero(falling > 0)
+            last = above[-1] if above.size else 0
             if last == _RATE_GRID - 1:
                 return 0.5
             low, high = np.log(rates[last, 0]), np.log(rates[last + 1, 0])
@@ -364,7 +369,7 @@ class LinkEngine:
                 self.counters.bad_crc_replies += 1
                 self._time_reply(job, now, last_reply)
                 self._heard_from(job, waiting)
-                self._judge(job, damaged=True)
+                self._judge(job, damaged=True, reply_bytes=p.HEADER_SIZE + len(event.payload) + p.CRC_SIZE)
                 self._resend(job, waiting, "device saw a CRC-32 error in the request")
                 return None
             del waiting[job.seq]
@@ -383,21 +388,27 @@ class LinkEngine:
         return sample
 
     def _time(self, sample: float) -> None:
-        """Fold one service time into the pace and its deviation (RFC 6298's estimator)."""
-        if not self._pace:
+        """Fold one service time into the pace and its deviation (RFC 6298's estimator). The
+        first sample starts the estimator and the second starts it again: the link's first reply
+        carries the device's start-up too (a firmware just booted, a port just opened; 60 ms on
+        the emulated board against 1-4 ms after), and on a link that damages most frames too few
+        samples come to wash it out."""
+        self._timed += 1
+        if self._timed <= 2:
             self._pace, self._spread = sample, sample / 2
             return
         self._spread += _SPREAD_GAIN * (abs(sample - self._pace) - self._spread)
         self._pace += _PACE_GAIN * (sample - self._pace)
 
-    def _judge(self, job: _Job, damaged: bool) -> None:
-        """One round trip heard: keep the damaged share and the size of round trips current."""
+    def _judge(self, job: _Job, damaged: bool, reply_bytes: int | None = None) -> None:
+        """One round trip heard: keep the damaged share and the size of round trips current
+        (reply_bytes: the reply's size when known, as a damaged frame's header gives it)."""
         job.damaged = damaged
         self._judged += 1
         gain = max(1 / self._judged, _QUALITY_GAIN)  # a plain mean until there are enough
         self.damaged_share += gain * (damaged - self.damaged_share)
-        # a damaged reply's size is unknown: the last whole one of the same request type stands in
-        reply = self._reply_bytes.get(job.type, len(job.wire))
+        # a reply whose header was lost has no size: the last whole one of its type stands in
+        reply = reply_bytes or self._reply_bytes.get(job.type, len(job.wire))
         if len(self._recent) == self._recent.maxlen:
             self._recent_damaged -= self._recent[0][1]
         self._recent.append((len(job.wire) + reply, damaged))
@@ -417,9 +428,10 @@ class LinkEngine:
             return
         job = waiting.get(fault.seq) if fault.seq is not None else None
         if job is not None and fault.type in (p.reply_type(job.type), MsgType.ERROR):
-            self._time_reply(job, now, last_reply)
+            if fault.kind == "bad_crc":  # a cut frame "arrives" when the inter-byte timeout ends it
+                self._time_reply(job, now, last_reply)
             self._heard_from(job, waiting)
-            self._judge(job, damaged=True)
+            self._judge(job, damaged=True, reply_bytes=fault.size)
             self._resend(job, waiting, why)
 
     def _heard_from(self, job: _Job, waiting: dict[int, _Job]) -> None:
