@@ -144,7 +144,7 @@ class Device:
         return self.process.stderr.read().decode(errors="replace")
 
     def close(self):
-        """Hang up (the firmware ends, also at its REPL), then make sure of it."""
+        """Hang up (the firmware ends; the unix port at its REPL may not), then make sure of it."""
         os.close(self.master)
         os.close(self.slave)
         try:
@@ -198,7 +198,11 @@ def check_protocol(interpreter, runtime):
 
 def check_repl(interpreter, runtime):
     """After 0x88 the link stays open: MicroPython's REPL takes it (its raw REPL runs code, as
-    mpremote uses it); under CPython it is held open, unanswered. Both end when it hangs up."""
+    mpremote uses it); under CPython it is held open, unanswered, and ends when it hangs up.
+    The unix port's REPL does not end reliably on a hang-up: it takes the EIO of each read for a
+    character and reads again, so it may leave, crash ("uncaught NLR") or spin. Its end is the
+    host's to make: phyll's emulator terminates it on close() and has the kernel kill it with a
+    host killed outright (tests/test_emulator.py)."""
     dev = Device(interpreter)
     try:
         dev.send(encode(REPL, 1))
@@ -214,12 +218,13 @@ def check_repl(interpreter, runtime):
             dev.send(encode(PING, 2, b"x"))
             assert not select.select([dev.slave], [], [], 0.3)[0], "CPython answered after leaving the frame loop"
         assert dev.process.poll() is None, dev._stderr()
-        os.close(dev.slave)
-        dev.slave = os.open(os.devnull, os.O_RDONLY)  # keep close() simple
-        assert dev.process.wait(timeout=5) in (0, -signal.SIGHUP), dev._stderr()
+        if runtime != "micropython":
+            os.close(dev.slave)
+            dev.slave = os.open(os.devnull, os.O_RDONLY)  # keep close() simple
+            assert dev.process.wait(timeout=5) in (0, -signal.SIGHUP), dev._stderr()
     finally:
         dev.close()
-    print("%s: REPL after 0x88, ended by the hang-up" % runtime)
+    print("%s: REPL after 0x88%s" % (runtime, "" if runtime == "micropython" else ", ended by the hang-up"))
 
 
 def check_hangup(interpreter, runtime):
