@@ -180,6 +180,11 @@ class Frame:
     def type_name(self) -> str:
         return _type_name(self.type)
 
+    @property
+    def size(self) -> int:
+        """Its bytes on the wire: header, payload, CRC (as FrameFault.size gives a damaged one's)."""
+        return HEADER_SIZE + len(self.payload) + CRC_SIZE
+
 
 def header_check(first_nine: bytes | bytearray | memoryview) -> int:
     return zlib.crc32(first_nine) & 0xFF

@@ -48,6 +48,11 @@ _HELLO_PATIENCE_S = 10.0
 _HELLO_HOPELESS_AFTER = 32
 
 
+def _lost_per_byte(error_per_byte: float) -> float:
+    """-log P(a byte arrives whole); the rate is taken as at most 0.5, "every round trip damaged"."""
+    return -math.log1p(-min(error_per_byte, 0.5))
+
+
 class FrameSizer:
     """Vectors per EXCITE, sized to the link like the block of an ARQ that adapts to its channel:
     the device's max_batch on a clean link; on a damaging one, the size with the least expected
@@ -76,23 +81,22 @@ class FrameSizer:
         if self.vectors == 1:
             return False
         fitted = self._fitted(error_per_byte, costs)
-        damaged = -math.expm1(self._round_trip_bytes(self.vectors) * math.log1p(-min(error_per_byte, 0.5)))
+        round_trip = _FRAME_BYTES + self.vectors * self.vector_bytes
+        damaged = -math.expm1(-round_trip * _lost_per_byte(error_per_byte))
         if damaged ** attempts < _SURPRISE:
             fitted = min(fitted, max(1, self.vectors // 2))
         self._set(min(fitted, self.vectors))
         return True
 
-    def _round_trip_bytes(self, vectors: int) -> int:
-        return _FRAME_BYTES + vectors * self.vector_bytes
-
     def _fitted(self, error_per_byte: float, costs: np.ndarray | None) -> int:
         if not error_per_byte:
             return self.max_batch
         self.cost_ratio = ratio = self._cost_ratio(costs)
-        x = -self.vector_bytes * math.log1p(-min(error_per_byte, 0.5))  # -log P(a vector's bytes arrive whole)
+        lost = _lost_per_byte(error_per_byte)
+        x = self.vector_bytes * lost  # -log P(a vector's bytes arrive whole)
         # d/dn log((c0 + c1 n) / (n P(n))) = 0  <=>  x k n^2 + x n - 1 = 0, k = c1 / c0
         best = 1 / x if ratio == 0 else (math.sqrt(x * x + 4 * x * ratio) - x) / (2 * x * ratio)
-        capped = (-math.log1p(-_DAMAGED_CAP) / -math.log1p(-min(error_per_byte, 0.5)) - _FRAME_BYTES) / self.vector_bytes
+        capped = (-math.log1p(-_DAMAGED_CAP) / lost - _FRAME_BYTES) / self.vector_bytes
         return min(self.max_batch, max(1, int(min(best, capped))))
 
     def _cost_ratio(self, costs: np.ndarray | None) -> float:

@@ -350,7 +350,7 @@ class LinkEngine:
             return None
         if event.type == p.reply_type(job.type):  # the usual case first
             del waiting[job.seq]
-            reply_bytes = self._reply_bytes[job.type] = p.HEADER_SIZE + len(event.payload) + p.CRC_SIZE
+            reply_bytes = self._reply_bytes[job.type] = event.size
             service = self._time_reply(job, now, last_reply)
             if service is not None:
                 samples = self._service.setdefault(job.type, deque(maxlen=_SERVICE_SAMPLES))
@@ -369,7 +369,7 @@ class LinkEngine:
                 self.counters.bad_crc_replies += 1
                 self._time_reply(job, now, last_reply)
                 self._heard_from(job, waiting)
-                self._judge(job, damaged=True, reply_bytes=p.HEADER_SIZE + len(event.payload) + p.CRC_SIZE)
+                self._judge(job, damaged=True, reply_bytes=event.size)
                 self._resend(job, waiting, "device saw a CRC-32 error in the request")
                 return None
             del waiting[job.seq]
